@@ -1,0 +1,42 @@
+"""Session-wide real services: a dedicated redis-server for the whole test run."""
+
+import pytest
+
+from testing.processes import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A redis-server of our own; a test run fails, never skips, when it cannot start."""
+    try:
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+    except RuntimeError as exc:
+        pytest.fail(f"could not start the test redis-server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _settings_use_test_redis(redis_server):
+    """Point the cache and the channel layer at the test Redis for in-process tests."""
+    from asgiref.local import Local
+    from channels.layers import channel_layers
+    from django.conf import settings
+    from django.core.cache import caches
+
+    settings.REDIS_URL = redis_server.url
+    settings.CACHES["default"]["LOCATION"] = redis_server.url
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = redis_server.url
+    caches.close_all()
+    caches._connections = Local()  # drop cache clients created before the switch
+    channel_layers.backends = {}
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis_between_tests(redis_server):
+    """Each test starts with an empty Redis so throttle counters do not leak."""
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushdb()
+    yield

@@ -1,0 +1,1 @@
+"""Test support: real Redis and daphne processes for the suite (never mocks)."""
