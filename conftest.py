@@ -40,3 +40,31 @@ def _empty_redis_between_tests(redis_server):
 
     redis.Redis.from_url(redis_server.url).flushdb()
     yield
+
+
+@pytest.fixture(scope="session")
+def dsa_parameters():
+    """DSA-2048/256 domain parameters, generated once: it takes seconds."""
+    from cryptography.hazmat.primitives.asymmetric import dsa
+
+    return dsa.generate_parameters(key_size=2048)
+
+
+@pytest.fixture
+def pki(db, dsa_parameters):
+    """A fresh CA, server signing key and DSA parameters in the test database."""
+    from keys.ca import active_ca, initialize_pki
+
+    initialize_pki(dsa_parameters=dsa_parameters)
+    return active_ca()
+
+
+@pytest.fixture
+def users(db):
+    """alice and bob may do things; charlie is the one who must be refused."""
+    from accounts.models import User
+
+    return {
+        name: User.objects.create_user(name, password=None, display_name=name.title())
+        for name in ("alice", "bob", "charlie")
+    }

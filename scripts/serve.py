@@ -82,9 +82,9 @@ def prepare_database() -> None:
     import django
 
     django.setup()
-    manage("migrate", "--noinput", "-v", "0")
-    if (ROOT / "keys" / "management" / "commands" / "init_pki.py").exists():
-        manage("init_pki")
+    manage("migrate", "--noinput", "-v", "0", "--skip-checks")
+    manage("init_pki")
+    manage("check")
     from accounts.models import User
 
     if not User.objects.exists():

@@ -15,6 +15,9 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from securechat.routing import websocket_urlpatterns  # noqa: E402
+from securechat.startup import refuse_to_start_when_misconfigured  # noqa: E402
+
+refuse_to_start_when_misconfigured()
 
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
 

@@ -55,9 +55,9 @@ DEBUG = env_bool("DEBUG", False)
 VAR_DIR = Path(env_str("SECURECHAT_VAR_DIR", str(BASE_DIR / "var")))
 
 
-def _development_secret_key() -> str:
-    """Read, or create once, the development secret key under VAR_DIR."""
-    path = VAR_DIR / "secret_key"
+def _local_secret(name: str) -> str:
+    """Read, or create once with mode 0600, a development secret under VAR_DIR."""
+    path = VAR_DIR / name
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -69,7 +69,7 @@ def _development_secret_key() -> str:
 if os.environ.get("SECRET_KEY"):
     SECRET_KEY = os.environ["SECRET_KEY"]
 elif DEBUG:
-    SECRET_KEY = _development_secret_key()
+    SECRET_KEY = _local_secret("secret_key")
 else:
     raise ImproperlyConfigured(
         "SECRET_KEY is required when DEBUG is off (set DEBUG=1 for development)."
@@ -162,6 +162,19 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 50)
 LOGIN_COOLDOWN_SECONDS = env_int("LOGIN_COOLDOWN_SECONDS", 300)
+
+# PKI (keys app). The CA's private keys live encrypted (PKCS#8) under PKI_DIR; the
+# passphrase comes from the environment, or in development from a generated local file.
+PKI_DIR = Path(env_str("SECURECHAT_PKI_DIR", str(VAR_DIR / "pki")))
+
+
+CA_PASSPHRASE = os.environ.get("SECURECHAT_CA_PASSPHRASE") or (
+    _local_secret("ca_passphrase") if DEBUG else None
+)
+CERTIFICATE_VALIDITY_DAYS = env_int("CERTIFICATE_VALIDITY_DAYS", 365)
+CA_VALIDITY_DAYS = env_int("CA_VALIDITY_DAYS", 3650)
+POP_CHALLENGE_TTL_SECONDS = env_int("POP_CHALLENGE_TTL_SECONDS", 120)
+KEY_BACKUP_MAX_BYTES = env_int("KEY_BACKUP_MAX_BYTES", 64 * 1024)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
