@@ -39,6 +39,8 @@ from securechat.jsonapi import ApiError
 
 # Sent after the commit of a revocation: the chat app re-keys the owner's conversations.
 certificate_revoked = Signal()  # kwargs: certificate (Certificate), reason (str)
+# Sent after the commit of a new key pair (first registration or rotation).
+keys_registered = Signal()  # kwargs: user (User), signing (Certificate), encryption (Certificate)
 
 
 class PkiError(ApiError):
@@ -167,7 +169,13 @@ def register_keys(
     if not hmac.compare_digest(hashlib.sha256(secret).digest(), bytes(challenge.secret_sha256)):
         raise PkiError("pop_decryption_invalid", "The decrypted challenge is wrong.")
     with transaction.atomic():
-        return _issue_pair(user, signing_info, encryption_info)
+        signing_cert, encryption_cert = _issue_pair(user, signing_info, encryption_info)
+        transaction.on_commit(
+            lambda: keys_registered.send(
+                sender=Certificate, user=user, signing=signing_cert, encryption=encryption_cert
+            )
+        )
+    return signing_cert, encryption_cert
 
 
 def _issue_pair(user: User, signing_info: KeyInfo, encryption_info: KeyInfo):
@@ -296,9 +304,22 @@ def revocation_crl_der() -> bytes:
     return build_crl(active_ca(), revoked).public_bytes(serialization.Encoding.DER)
 
 
-def server_sign(data: bytes) -> tuple[str, bytes]:
-    """Sign with the server's certified signing key; returns (serial, signature)."""
-    return server_signing_certificate().serial, signing.sign(server_signing_key(), data)
+def server_signer() -> tuple[str, object]:
+    """The serial and private key of the server's certified signing key."""
+    return server_signing_certificate().serial, server_signing_key()
+
+
+def active_encryption_certificates(user_ids: list[int]) -> dict[int, Certificate]:
+    """Each user's usable encryption certificate, for wrapping epoch keys."""
+    return {
+        cert.owner_id: cert
+        for cert in Certificate.objects.select_related("owner").filter(
+            owner_id__in=user_ids,
+            kind=Certificate.Kind.ENCRYPTION,
+            status=Certificate.Status.ACTIVE,
+            not_after__gt=timezone.now(),
+        )
+    }
 
 
 def read_key_backup(user: User) -> KeyBackup:

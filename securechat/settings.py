@@ -233,3 +233,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Chat (docs/protocol.md): epochs, messages, WebSocket limits, presence.
+EPOCH_MAX_MESSAGES = env_int("EPOCH_MAX_MESSAGES", 1000)
+EPOCH_MAX_AGE_SECONDS = env_int("EPOCH_MAX_AGE_SECONDS", 24 * 3600)
+EPOCH_GRACE_SECONDS = env_int("EPOCH_GRACE_SECONDS", 10)
+MESSAGE_MAX_BYTES = env_int("MESSAGE_MAX_BYTES", 64 * 1024)
+WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 256 * 1024)
+WS_RATE_PER_SECOND = env_int("WS_RATE_PER_SECOND", 30)
+WS_RATE_BURST = env_int("WS_RATE_BURST", 60)
+WS_RATE_STRIKES = env_int("WS_RATE_STRIKES", 100)
+PRESENCE_HEARTBEAT_SECONDS = env_int("PRESENCE_HEARTBEAT_SECONDS", 15)
+PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 45)

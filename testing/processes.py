@@ -1,5 +1,6 @@
 """Start and stop the real servers the tests talk to: redis-server and daphne."""
 
+import json
 import os
 import shutil
 import socket
@@ -149,3 +150,42 @@ class DaphneServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self._log.close()
+
+
+class ChatStack:
+    """A migrated database with a PKI, seeded users and one or more daphne workers that
+    share it and one Redis: the whole server as production runs it."""
+
+    PASSWORD = "a-long-test-passphrase-{name}"
+
+    def __init__(self, var_dir: Path, redis_url: str, *, workers: int = 1, **settings: str) -> None:
+        self.var_dir = var_dir
+        self.env = server_env(var_dir, redis_url, **settings)
+        manage(self.env, "migrate", "--skip-checks", "-v", "0")
+        manage(self.env, "init_pki")
+        self.workers: list[DaphneServer] = []
+        for _ in range(workers):
+            self.workers.append(DaphneServer(self.env))
+
+    @property
+    def url(self) -> str:
+        return self.workers[0].url
+
+    @property
+    def database_path(self) -> Path:
+        return self.var_dir / "db.sqlite3"
+
+    def password(self, name: str) -> str:
+        return self.PASSWORD.format(name=name)
+
+    def seed(self, *names: str) -> None:
+        rows = [
+            {"username": n, "display_name": n.title(), "password": self.password(n)} for n in names
+        ]
+        path = self.var_dir / f"seed-{'-'.join(names)}.json"
+        path.write_text(json.dumps(rows))
+        manage(self.env, "seed_users", "--file", str(path))
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()

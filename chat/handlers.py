@@ -1,0 +1,209 @@
+"""One small async function per request type: translate the frame, call a service off the
+event loop, shape the reply. The rules live in chat.services."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from channels.db import database_sync_to_async as db
+
+from chat import presence, protocol
+from chat.errors import ChatError
+from chat.events import conversation_group
+from chat.models import Conversation, KeyEpoch
+from chat.serializers import conversation_json, epoch_json, invitation_json
+from chat.services import conversations, epochs, messages
+
+USERS_PAGE = 20
+
+
+async def ping(consumer, request: protocol.Ping) -> dict:
+    return {"type": "pong"}
+
+
+async def users_search(consumer, request: protocol.UsersSearch) -> dict:
+    candidates = await db(conversations.search_users)(consumer.user, request.query)
+    online = await presence.online_among([u.pk for u in candidates])
+    if request.online_only:
+        candidates = [u for u in candidates if u.pk in online]
+    start = (request.page - 1) * USERS_PAGE
+    page = candidates[start : start + USERS_PAGE]
+    return {
+        "type": "users.list",
+        "users": [
+            {"username": u.username, "display_name": u.shown_name, "online": u.pk in online}
+            for u in page
+        ],
+        "page": request.page,
+        "has_more": len(candidates) > start + USERS_PAGE,
+    }
+
+
+def _create(user, request: protocol.ConversationCreate) -> dict:
+    conversation = conversations.create_conversation(
+        user, request.usernames, title=request.title, key_origin=request.key_origin
+    )
+    return conversation_json(conversation)
+
+
+async def conversation_create(consumer, request: protocol.ConversationCreate) -> dict:
+    created = await db(_create)(consumer.user, request)
+    await consumer.join_conversation(created["id"])
+    return {"type": "conversation.created", "conversation": created}
+
+
+async def conversation_list(consumer, request: protocol.ConversationList) -> dict:
+    listed = await db(conversations.list_conversations)(consumer.user)
+    return {"type": "conversation.list", "conversations": listed}
+
+
+async def conversation_history(consumer, request: protocol.ConversationHistory) -> dict:
+    if request.since is not None and request.before is not None:
+        raise ChatError("invalid_frame", "Give `since` or `before`, not both.")
+    page, has_more = await db(messages.history)(
+        request.conversation,
+        consumer.user,
+        since=request.since,
+        before=request.before,
+        limit=request.limit,
+    )
+    return {
+        "type": "conversation.history",
+        "conversation": request.conversation,
+        "messages": page,
+        "has_more": has_more,
+    }
+
+
+async def conversation_leave(consumer, request: protocol.ConversationLeave) -> dict:
+    await db(conversations.leave_conversation)(request.conversation, consumer.user)
+    await consumer.leave_conversation(request.conversation)
+    return {"type": "conversation.left", "conversation": request.conversation}
+
+
+async def member_remove(consumer, request: protocol.MemberRemove) -> dict:
+    await db(conversations.remove_member)(request.conversation, consumer.user, request.username)
+    return {
+        "type": "member.removed",
+        "conversation": request.conversation,
+        "username": request.username,
+    }
+
+
+async def invite_send(consumer, request: protocol.InviteSend) -> dict:
+    invitation = await db(conversations.invite)(
+        request.conversation, consumer.user, request.username
+    )
+    return {"type": "invite.sent", "invitation": await db(invitation_json)(invitation)}
+
+
+def _accept(invitation_id: int, user) -> dict:
+    return conversation_json(conversations.accept_invitation(invitation_id, user))
+
+
+async def invite_answer(consumer, request: protocol.InviteAnswer) -> dict:
+    if request.type == "invite.accept":
+        conversation = await db(_accept)(request.invitation, consumer.user)
+        await consumer.join_conversation(conversation["id"])
+        return {"type": "invite.accepted", "conversation": conversation}
+    service = (
+        conversations.decline_invitation
+        if request.type == "invite.decline"
+        else conversations.cancel_invitation
+    )
+    invitation = await db(service)(request.invitation, consumer.user)
+    reply = "invite.declined" if request.type == "invite.decline" else "invite.cancelled"
+    return {"type": reply, "invitation": await db(invitation_json)(invitation)}
+
+
+def _epochs(conversation_id: str, user, numbers: list[int]) -> list[dict]:
+    conversations.membership_of(conversation_id, user)
+    readable = set(messages.readable_epochs(conversation_id, user)) & set(numbers)
+    conversation = Conversation.objects.get(pk=conversation_id)
+    found = KeyEpoch.objects.filter(conversation=conversation, number__in=readable).order_by(
+        "number"
+    )
+    return [epoch_json(epoch, conversation) for epoch in found]
+
+
+async def epoch_get(consumer, request: protocol.EpochGet) -> dict:
+    found = await db(_epochs)(request.conversation, consumer.user, request.epochs)
+    return {"type": "epoch.list", "conversation": request.conversation, "epochs": found}
+
+
+async def epoch_submit(consumer, request: protocol.EpochSubmit) -> dict:
+    number = await db(epochs.submit_member_epoch)(
+        request.conversation,
+        consumer.user,
+        number=request.epoch,
+        signer_serial=request.signer_serial,
+        signature=request.signature,
+        members=[(m.username, m.serial, m.wrapped_key) for m in request.members],
+    )
+    return {"type": "epoch.accepted", "conversation": request.conversation, "epoch": number}
+
+
+async def message_send(consumer, request: protocol.MessageSend) -> dict:
+    outgoing = messages.OutgoingMessage(
+        conversation_id=request.conversation,
+        client_id=uuid.UUID(request.client_id),
+        epoch=request.epoch,
+        sequence=request.sequence,
+        timestamp_ms=request.timestamp_ms,
+        sender_serial=request.sender_serial,
+        iv=request.iv,
+        ciphertext=request.ciphertext,
+        signature=request.signature,
+    )
+    accepted = await db(messages.accept_message)(consumer.user, outgoing)
+    others = [pk for pk in accepted.members if pk != consumer.user.pk]
+    online = await presence.online_among(others)
+    return {
+        "type": "message.ack",
+        "conversation": accepted.conversation_id,
+        "client_id": accepted.client_id,
+        "order": accepted.order,
+        # "recipient offline — will be delivered when online"
+        "offline": sorted(accepted.members[pk] for pk in others if pk not in online),
+    }
+
+
+async def delivery_ack(consumer, request: protocol.DeliveryAck) -> dict:
+    up_to = await db(messages.acknowledge_delivery)(
+        request.conversation, consumer.user, request.up_to
+    )
+    return {"type": "delivery.acked", "conversation": request.conversation, "up_to": up_to}
+
+
+async def typing(consumer, request: protocol.Typing) -> dict:
+    if request.conversation not in consumer.conversations:
+        raise ChatError("not_member", "You are not a member of this conversation.")
+    event = {
+        "type": "typing",
+        "conversation": request.conversation,
+        "username": consumer.user.username,
+    }
+    await consumer.channel_layer.group_send(
+        conversation_group(request.conversation), {"type": "chat.event", "event": event}
+    )
+    return {"type": "typing.sent"}
+
+
+Handler = Callable[..., Awaitable[dict | None]]
+HANDLERS: dict[str, Handler] = {
+    "ping": ping,
+    "users.search": users_search,
+    "conversation.create": conversation_create,
+    "conversation.list": conversation_list,
+    "conversation.history": conversation_history,
+    "conversation.leave": conversation_leave,
+    "member.remove": member_remove,
+    "invite.send": invite_send,
+    "invite.accept": invite_answer,
+    "invite.decline": invite_answer,
+    "invite.cancel": invite_answer,
+    "epoch.get": epoch_get,
+    "epoch.submit": epoch_submit,
+    "message.send": message_send,
+    "delivery.ack": delivery_ack,
+    "typing": typing,
+}

@@ -1,0 +1,64 @@
+"""Presence in Redis, right across workers and tabs: per user a sorted set of open
+connections scored by when their heartbeat expires. A user is online while any
+connection is unexpired; a crashed worker's connections simply expire."""
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+_clients: dict[int, aioredis.Redis] = {}
+
+
+def _redis() -> aioredis.Redis:
+    # One client per event loop: a redis.asyncio pool must not cross loops.
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _clients:
+        _clients[loop_id] = aioredis.Redis.from_url(settings.REDIS_URL)
+    return _clients[loop_id]
+
+
+def _key(user_id: int) -> str:
+    return f"presence:user:{user_id}"
+
+
+async def connection_opened(user_id: int, connection: str) -> bool:
+    """Record a connection; True when the user has just come online."""
+    now = time.time()
+    async with _redis().pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(_key(user_id), "-inf", now)
+        pipe.zcard(_key(user_id))
+        pipe.zadd(_key(user_id), {connection: now + settings.PRESENCE_TTL_SECONDS})
+        pipe.expire(_key(user_id), settings.PRESENCE_TTL_SECONDS)
+        _, before, _, _ = await pipe.execute()
+    return before == 0
+
+
+async def heartbeat(user_id: int, connection: str) -> None:
+    now = time.time()
+    async with _redis().pipeline(transaction=True) as pipe:
+        pipe.zadd(_key(user_id), {connection: now + settings.PRESENCE_TTL_SECONDS})
+        pipe.expire(_key(user_id), settings.PRESENCE_TTL_SECONDS)
+        await pipe.execute()
+
+
+async def connection_closed(user_id: int, connection: str) -> bool:
+    """Forget a connection; True when it was the user's last one."""
+    async with _redis().pipeline(transaction=True) as pipe:
+        pipe.zrem(_key(user_id), connection)
+        pipe.zremrangebyscore(_key(user_id), "-inf", time.time())
+        pipe.zcard(_key(user_id))
+        removed, _, remaining = await pipe.execute()
+    return bool(removed) and remaining == 0
+
+
+async def online_among(user_ids: list[int]) -> set[int]:
+    if not user_ids:
+        return set()
+    now = time.time()
+    async with _redis().pipeline(transaction=False) as pipe:
+        for user_id in user_ids:
+            pipe.zcount(_key(user_id), now, "+inf")
+        counts = await pipe.execute()
+    return {user_id for user_id, count in zip(user_ids, counts, strict=True) if count}

@@ -1,0 +1,160 @@
+"""Schemas of every client frame (docs/protocol.md §4.1): extra fields are refused,
+types are strict, binary values are base64."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from securechat.jsonapi import B64Bytes
+
+RequestId = Annotated[str, Field(min_length=1, max_length=64)]
+Username = Annotated[str, Field(min_length=1, max_length=150)]
+Order = Annotated[int, Field(ge=0, lt=2**63)]
+U64 = Annotated[int, Field(ge=0, lt=2**63)]
+UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ConversationId = Annotated[str, Field(pattern=UUID_PATTERN)]
+Serial = Annotated[str, Field(min_length=1, max_length=40, pattern="^[0-9a-f]+$")]
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    id: RequestId
+
+
+class Ping(Frame):
+    type: Literal["ping"]
+
+
+class UsersSearch(Frame):
+    type: Literal["users.search"]
+    query: Annotated[str, Field(max_length=150)] = ""
+    online_only: bool = True
+    page: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class ConversationCreate(Frame):
+    type: Literal["conversation.create"]
+    usernames: Annotated[list[Username], Field(min_length=1, max_length=50)]
+    title: Annotated[str, Field(max_length=120)] = ""
+    key_origin: Literal["server", "members"] = "server"
+
+
+class ConversationList(Frame):
+    type: Literal["conversation.list"]
+
+
+class ConversationHistory(Frame):
+    type: Literal["conversation.history"]
+    conversation: ConversationId
+    since: Order | None = None
+    before: Order | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class ConversationLeave(Frame):
+    type: Literal["conversation.leave"]
+    conversation: ConversationId
+
+
+class MemberRemove(Frame):
+    type: Literal["member.remove"]
+    conversation: ConversationId
+    username: Username
+
+
+class InviteSend(Frame):
+    type: Literal["invite.send"]
+    conversation: ConversationId
+    username: Username
+
+
+class InviteAnswer(Frame):
+    type: Literal["invite.accept", "invite.decline", "invite.cancel"]
+    invitation: Annotated[int, Field(ge=1, lt=2**63)]
+
+
+class EpochGet(Frame):
+    type: Literal["epoch.get"]
+    conversation: ConversationId
+    epochs: Annotated[
+        list[Annotated[int, Field(ge=1, lt=2**31)]], Field(min_length=1, max_length=50)
+    ]
+
+
+class MemberKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    username: Username
+    serial: Serial
+    wrapped_key: B64Bytes
+
+
+class EpochSubmit(Frame):
+    type: Literal["epoch.submit"]
+    conversation: ConversationId
+    epoch: Annotated[int, Field(ge=1, lt=2**31)]
+    signer_serial: Serial
+    signature: B64Bytes
+    members: Annotated[list[MemberKey], Field(min_length=1, max_length=1000)]
+
+
+class MessageSend(Frame):
+    type: Literal["message.send"]
+    conversation: ConversationId
+    client_id: Annotated[str, Field(pattern=UUID_PATTERN)]
+    epoch: Annotated[int, Field(ge=1, lt=2**31)]
+    sequence: Annotated[int, Field(ge=1, lt=2**63)]
+    timestamp_ms: U64
+    sender_serial: Serial
+    iv: B64Bytes
+    ciphertext: B64Bytes
+    signature: B64Bytes
+
+
+class DeliveryAck(Frame):
+    type: Literal["delivery.ack"]
+    conversation: ConversationId
+    up_to: Order
+
+
+class Typing(Frame):
+    type: Literal["typing"]
+    conversation: ConversationId
+
+
+REQUESTS = (
+    Ping,
+    UsersSearch,
+    ConversationCreate,
+    ConversationList,
+    ConversationHistory,
+    ConversationLeave,
+    MemberRemove,
+    InviteSend,
+    InviteAnswer,
+    EpochGet,
+    EpochSubmit,
+    MessageSend,
+    DeliveryAck,
+    Typing,
+)
+REQUEST_TYPES = {
+    literal for model in REQUESTS for literal in model.model_fields["type"].annotation.__args__
+}
+Request = Annotated[
+    Ping
+    | UsersSearch
+    | ConversationCreate
+    | ConversationList
+    | ConversationHistory
+    | ConversationLeave
+    | MemberRemove
+    | InviteSend
+    | InviteAnswer
+    | EpochGet
+    | EpochSubmit
+    | MessageSend
+    | DeliveryAck
+    | Typing,
+    Field(discriminator="type"),
+]
+request_adapter: TypeAdapter[Request] = TypeAdapter(Request)

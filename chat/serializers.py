@@ -1,0 +1,77 @@
+"""The protocol's objects (docs/protocol.md §4.2), built from models."""
+
+from chat.models import Conversation, Invitation, KeyEpoch, Membership, Message
+from securechat.jsonapi import b64
+
+
+def conversation_json(conversation: Conversation, me_membership: Membership | None = None) -> dict:
+    members = (
+        conversation.memberships.filter(left__isnull=True)
+        .select_related("user")
+        .order_by("joined", "pk")
+    )
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "key_origin": conversation.key_origin,
+        "created_by": conversation.created_by.username,
+        "epoch": conversation.current_epoch,
+        "epoch_pending": conversation.pending_epoch is not None,
+        "last_order": conversation.last_order,
+        "my_last_sequence": me_membership.last_sequence if me_membership else 0,
+        "members": [
+            {"username": m.user.username, "display_name": m.user.shown_name, "role": m.role}
+            for m in members
+        ],
+    }
+
+
+def invitation_json(invitation: Invitation) -> dict:
+    return {
+        "id": invitation.pk,
+        "conversation": str(invitation.conversation_id),
+        "conversation_title": invitation.conversation.title,
+        "inviter": invitation.inviter.username,
+        "invitee": invitation.invitee.username,
+        "status": invitation.status,
+        "created": invitation.created.isoformat(),
+    }
+
+
+def epoch_json(epoch: KeyEpoch, conversation: Conversation) -> dict:
+    keys = epoch.wrapped_keys.select_related("member").order_by("member__username")
+    return {
+        "conversation": str(conversation.id),
+        "epoch": epoch.number,
+        "reason": epoch.reason,
+        "key_origin": conversation.key_origin,
+        "signer": epoch.signer,
+        "signer_serial": epoch.signer_serial,
+        "signature": b64(epoch.signature),
+        "members": [
+            {
+                "username": k.member.username,
+                "serial": k.certificate_serial,
+                "wrapped_key": b64(k.wrapped_key),
+            }
+            for k in keys
+        ],
+        "created": epoch.created.isoformat(),
+    }
+
+
+def message_json(message: Message, sender_username: str) -> dict:
+    return {
+        "conversation": str(message.conversation_id),
+        "order": message.order,
+        "epoch": message.epoch,
+        "sender": sender_username,
+        "sender_serial": message.sender_serial,
+        "sequence": message.sequence,
+        "timestamp_ms": message.timestamp_ms,
+        "client_id": str(message.client_id),
+        "iv": b64(message.iv),
+        "ciphertext": b64(message.ciphertext),
+        "signature": b64(message.signature),
+        "sent_at": message.created.isoformat(),
+    }

@@ -1,0 +1,253 @@
+"""Conversations, membership and invitations. Every membership change starts an epoch in
+the same transaction, and events leave only after it commits."""
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from chat.errors import ChatError
+from chat.events import publish_to_users
+from chat.models import Conversation, Invitation, KeyEpoch, Membership
+from chat.serializers import conversation_json, invitation_json
+from chat.services.epochs import current_member_ids, start_epoch
+
+MAX_INITIAL_MEMBERS = 50
+
+
+def membership_of(conversation_id: str, user: User, *, lock: bool = False) -> Membership:
+    """The user's open membership, or `not_member` (also for unknown conversations, so
+    outsiders learn nothing about which conversations exist). With lock, the
+    conversation row is locked for the rest of the transaction."""
+    conversations = Conversation.objects.select_for_update() if lock else Conversation.objects
+    conversation = conversations.filter(pk=conversation_id).first()
+    membership = (
+        conversation
+        and Membership.objects.filter(
+            conversation=conversation, user=user, left__isnull=True
+        ).first()
+    )
+    if not membership:
+        raise ChatError("not_member", "You are not a member of this conversation.")
+    membership.conversation = conversation
+    return membership
+
+
+def _users_by_name(usernames: list[str]) -> list[User]:
+    found = {u.username: u for u in User.objects.filter(username__in=usernames, is_active=True)}
+    missing = [name for name in usernames if name not in found]
+    if missing:
+        raise ChatError("unknown_user", f"No such user: {', '.join(sorted(missing))}.")
+    return [found[name] for name in dict.fromkeys(usernames)]
+
+
+def _announce_conversation(conversation: Conversation) -> None:
+    publish_to_users(
+        current_member_ids(conversation),
+        {"type": "conversation.created", "conversation": conversation_json(conversation)},
+    )
+
+
+@transaction.atomic
+def create_conversation(
+    creator: User, usernames: list[str], *, title: str = "", key_origin: str = "server"
+) -> Conversation:
+    """A conversation of the creator (owner) and the named users, with its first epoch."""
+    others = [u for u in _users_by_name(usernames) if u.pk != creator.pk]
+    if not others:
+        raise ChatError("unknown_user", "Name at least one other user.")
+    if len(others) > MAX_INITIAL_MEMBERS:
+        raise ChatError("invalid_frame", f"At most {MAX_INITIAL_MEMBERS} users at once.")
+    conversation = Conversation.objects.create(
+        title=title, key_origin=key_origin, created_by=creator
+    )
+    Membership.objects.create(conversation=conversation, user=creator, role=Membership.Role.OWNER)
+    Membership.objects.bulk_create(Membership(conversation=conversation, user=u) for u in others)
+    _announce_conversation(conversation)
+    start_epoch(conversation, KeyEpoch.Reason.CREATED)
+    return conversation
+
+
+@transaction.atomic
+def invite(conversation_id: str, inviter: User, username: str) -> Invitation:
+    membership = membership_of(conversation_id, inviter, lock=True)
+    invitee = User.objects.filter(username=username, is_active=True).first()
+    if invitee is None:
+        raise ChatError("unknown_user", f"No such user: {username}.")
+    conversation = membership.conversation
+    if Membership.objects.filter(
+        conversation=conversation, user=invitee, left__isnull=True
+    ).exists():
+        raise ChatError("already_member", f"{username} is already a member.")
+    invitation = Invitation.objects.filter(
+        conversation=conversation, invitee=invitee, status=Invitation.Status.PENDING
+    ).first() or Invitation.objects.create(
+        conversation=conversation, inviter=inviter, invitee=invitee
+    )
+    publish_to_users(
+        [invitee.pk], {"type": "invite.received", "invitation": invitation_json(invitation)}
+    )
+    return invitation
+
+
+def _pending_invitation_for(invitation_id: int, invitee: User) -> Invitation:
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("conversation", "inviter", "invitee")
+        .filter(pk=invitation_id)
+        .first()
+    )
+    if invitation is None or invitation.invitee_id != invitee.pk:
+        # Someone else's invitation looks exactly like a missing one.
+        raise ChatError("not_found", "No such invitation for you.")
+    if invitation.status != Invitation.Status.PENDING:
+        raise ChatError("invitation_closed", f"This invitation is already {invitation.status}.")
+    return invitation
+
+
+def _close_invitation(invitation: Invitation, status: str) -> None:
+    invitation.status = status
+    invitation.answered = timezone.now()
+    invitation.save(update_fields=["status", "answered"])
+    publish_to_users(
+        [invitation.inviter_id],
+        {"type": "invite.answered", "invitation": invitation_json(invitation)},
+    )
+
+
+@transaction.atomic
+def accept_invitation(invitation_id: int, invitee: User) -> Conversation:
+    invitation = _pending_invitation_for(invitation_id, invitee)
+    conversation = Conversation.objects.select_for_update().get(pk=invitation.conversation_id)
+    _close_invitation(invitation, Invitation.Status.ACCEPTED)
+    Membership.objects.create(conversation=conversation, user=invitee)
+    publish_to_users(
+        current_member_ids(conversation),
+        {
+            "type": "member.joined",
+            "conversation": str(conversation.id),
+            "username": invitee.username,
+        },
+    )
+    publish_to_users(
+        [invitee.pk],
+        {"type": "conversation.created", "conversation": conversation_json(conversation)},
+    )
+    start_epoch(conversation, KeyEpoch.Reason.JOINED)
+    return conversation
+
+
+@transaction.atomic
+def decline_invitation(invitation_id: int, invitee: User) -> Invitation:
+    invitation = _pending_invitation_for(invitation_id, invitee)
+    _close_invitation(invitation, Invitation.Status.DECLINED)
+    return invitation
+
+
+@transaction.atomic
+def cancel_invitation(invitation_id: int, user: User) -> Invitation:
+    invitation = Invitation.objects.select_for_update().filter(pk=invitation_id).first()
+    if invitation is None:
+        raise ChatError("not_found", "No such invitation.")
+    is_owner = Membership.objects.filter(
+        conversation_id=invitation.conversation_id,
+        user=user,
+        left__isnull=True,
+        role=Membership.Role.OWNER,
+    ).exists()
+    if invitation.inviter_id != user.pk and not is_owner:
+        raise ChatError("not_found", "No such invitation.")
+    if invitation.status != Invitation.Status.PENDING:
+        raise ChatError("invitation_closed", f"This invitation is already {invitation.status}.")
+    invitation.status = Invitation.Status.CANCELLED
+    invitation.answered = timezone.now()
+    invitation.save(update_fields=["status", "answered"])
+    publish_to_users(
+        [invitation.invitee_id],
+        {"type": "invite.cancelled", "invitation": invitation_json(invitation)},
+    )
+    return invitation
+
+
+def _end_membership(membership: Membership, *, event: str, removed: bool, reason: str) -> None:
+    conversation = membership.conversation
+    audience = current_member_ids(conversation)
+    membership.left = timezone.now()
+    membership.removed = removed
+    membership.save(update_fields=["left", "removed"])
+    publish_to_users(
+        audience,
+        {"type": event, "conversation": str(conversation.id), "username": membership.user.username},
+    )
+    if Membership.objects.filter(conversation=conversation, left__isnull=True).exists():
+        start_epoch(conversation, reason)
+
+
+@transaction.atomic
+def leave_conversation(conversation_id: str, user: User) -> None:
+    membership = membership_of(conversation_id, user, lock=True)
+    _end_membership(membership, event="member.left", removed=False, reason=KeyEpoch.Reason.LEFT)
+
+
+@transaction.atomic
+def remove_member(conversation_id: str, owner: User, username: str) -> None:
+    own = membership_of(conversation_id, owner, lock=True)
+    if own.role != Membership.Role.OWNER:
+        raise ChatError("not_owner", "Only the conversation's owner can remove members.")
+    target = (
+        Membership.objects.select_related("user", "conversation")
+        .filter(conversation_id=conversation_id, user__username=username, left__isnull=True)
+        .first()
+    )
+    if target is None or target.pk == own.pk:
+        raise ChatError("not_member", f"{username} is not a member you can remove.")
+    _end_membership(target, event="member.removed", removed=True, reason=KeyEpoch.Reason.REMOVED)
+
+
+def list_conversations(user: User) -> list[dict]:
+    memberships = (
+        Membership.objects.filter(user=user, left__isnull=True)
+        .select_related("conversation__created_by")
+        .order_by("-conversation__created")
+    )
+    return [conversation_json(m.conversation, m) for m in memberships]
+
+
+def pending_invitations(user: User) -> list[Invitation]:
+    return list(
+        Invitation.objects.filter(invitee=user, status=Invitation.Status.PENDING)
+        .select_related("conversation", "inviter", "invitee")
+        .order_by("created")
+    )
+
+
+def conversation_ids_of(user: User) -> list[str]:
+    return [
+        str(pk)
+        for pk in Membership.objects.filter(user=user, left__isnull=True).values_list(
+            "conversation_id", flat=True
+        )
+    ]
+
+
+def presence_audience(user: User) -> set[int]:
+    """Who may see this user's presence: co-members and users who list them as a contact,
+    plus their own contacts."""
+    conversations = Membership.objects.filter(user=user, left__isnull=True).values(
+        "conversation_id"
+    )
+    co_members = Membership.objects.filter(
+        conversation_id__in=conversations, left__isnull=True
+    ).values_list("user_id", flat=True)
+    contacts = User.objects.filter(Q(contacts=user) | Q(contact_of=user)).values_list(
+        "pk", flat=True
+    )
+    return (set(co_members) | set(contacts)) - {user.pk}
+
+
+def search_users(user: User, query: str, limit: int = 1000) -> list[User]:
+    """Active users other than the caller whose username or display name matches."""
+    matches = User.objects.filter(is_active=True).exclude(pk=user.pk)
+    if query:
+        matches = matches.filter(Q(username__icontains=query) | Q(display_name__icontains=query))
+    return list(matches.order_by("username")[:limit])
