@@ -37,12 +37,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.backlog: dict[str, set[int]] = {}  # orders sent from the database at connect
         self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
         self.strikes = 0
-        await self.accept()
+        # Presence and groups before the handshake completes, so that a client which
+        # sees its socket open is already counted and already receives events.
+        came_online = await presence.connection_opened(user.pk, self.channel_name)
+        self.heartbeat_task = asyncio.create_task(self.keep_presence())
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         for conversation_id in await db(conversation_ids_of)(user):
             await self.join_conversation(conversation_id)
-        came_online = await presence.connection_opened(user.pk, self.channel_name)
-        self.heartbeat_task = asyncio.create_task(self.keep_presence())
+        await self.accept()
         for event in await self.initial_events():
             if event["type"] == "message.new":
                 message = event["message"]
