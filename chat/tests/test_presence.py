@@ -48,7 +48,7 @@ def test_two_tabs_on_two_workers_and_contacts_see_it(two_workers):
         # alice still has a tab: no offline event, and search on either worker says online
         try:
             extra = await bob.event("presence.changed", timeout=1.5, username="alice")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             extra = None
         assert extra is None, extra
         found = await bob.request("users.search", query="ali")
