@@ -90,6 +90,7 @@ def prepare_database() -> None:
     if not User.objects.exists():
         print("make run: empty database, creating demo users (passwords shown once):")
         manage("seed_users", *DEMO_USERS)
+        manage("issue_demo_keys", *DEMO_USERS)
 
 
 def main() -> None:
