@@ -82,7 +82,8 @@ def _check_rsa(key: rsa.RSAPublicKey, sizes: tuple[int, ...] | None) -> None:
 
 def _check_dsa(key: dsa.DSAPublicKey) -> int:
     numbers = key.public_numbers()
-    p, q, g = (numbers.parameter_numbers.p, numbers.parameter_numbers.q, numbers.parameter_numbers.g)
+    params = numbers.parameter_numbers
+    p, q, g, y = params.p, params.q, params.g, numbers.y
     sizes = (p.bit_length(), q.bit_length())
     if sizes not in DSA_SIZES:
         code = "key_too_small" if sizes[0] < 2048 or sizes[1] < 256 else "unsupported_key"
@@ -90,14 +91,7 @@ def _check_dsa(key: dsa.DSAPublicKey) -> int:
     # Partial public-key validation (NIST SP 800-89): g and y must lie in the order-q
     # subgroup. OpenSSL checks none of this, and y = 1 or g of order 2 would let anyone
     # forge signatures for the key. Primality of p and q is not tested here.
-    y = numbers.y
-    if (
-        (p - 1) % q
-        or not 1 < g < p
-        or not 1 < y < p
-        or pow(g, q, p) != 1
-        or pow(y, q, p) != 1
-    ):
+    if (p - 1) % q or not 1 < g < p or not 1 < y < p or pow(g, q, p) != 1 or pow(y, q, p) != 1:
         raise CryptoError("malformed_key", "The DSA key's numbers are inconsistent.")
     return sizes[0]
 
