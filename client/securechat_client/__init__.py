@@ -1,0 +1,1 @@
+"""SecureChat's Python client: the same protocol and keys as the browser."""

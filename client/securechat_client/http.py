@@ -1,0 +1,57 @@
+"""Session login and JSON calls over HTTP, with Django's CSRF conventions."""
+
+import re
+
+import httpx
+
+from client.securechat_client.errors import ProtocolError
+
+CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+class HttpSession:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = httpx.AsyncClient(base_url=self.base_url, timeout=30)
+
+    async def login(self, username: str, password: str) -> None:
+        page = await self.client.get("/accounts/login/")
+        token = CSRF_FIELD.search(page.text)
+        response = await self.client.post(
+            "/accounts/login/",
+            data={
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": token.group(1) if token else "",
+            },
+            headers={"Referer": f"{self.base_url}/accounts/login/"},
+        )
+        if response.status_code != 302:
+            raise ProtocolError("login_failed", f"Login of {username} was refused.")
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "X-CSRFToken": self.client.cookies.get("csrftoken", ""),
+            "Referer": f"{self.base_url}/",
+        }
+
+    async def _json(self, response: httpx.Response) -> dict:
+        body = response.json()
+        if response.status_code >= 400:
+            raise ProtocolError(body.get("code", "http_error"), body.get("message", ""))
+        return body
+
+    async def get_json(self, path: str) -> dict:
+        return await self._json(await self.client.get(path))
+
+    async def post_json(self, path: str, body: dict) -> dict:
+        return await self._json(await self.client.post(path, json=body, headers=self._headers()))
+
+    async def put_json(self, path: str, body: dict) -> dict:
+        return await self._json(await self.client.put(path, json=body, headers=self._headers()))
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.client.cookies.items())
+
+    async def close(self) -> None:
+        await self.client.aclose()
