@@ -5,6 +5,7 @@ connection is unexpired; a crashed worker's connections simply expire."""
 import asyncio
 import time
 
+import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
@@ -61,4 +62,15 @@ async def online_among(user_ids: list[int]) -> set[int]:
         for user_id in user_ids:
             pipe.zcount(_key(user_id), now, "+inf")
         counts = await pipe.execute()
+    return {user_id for user_id, count in zip(user_ids, counts, strict=True) if count}
+
+
+def online_among_sync(user_ids: list[int]) -> set[int]:
+    """The same question from synchronous service code."""
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    now = time.time()
+    with connection.pipeline(transaction=False) as pipe:
+        for user_id in user_ids:
+            pipe.zcount(_key(user_id), now, "+inf")
+        counts = pipe.execute()
     return {user_id for user_id, count in zip(user_ids, counts, strict=True) if count}

@@ -64,7 +64,7 @@ def create_conversation(
     Membership.objects.create(conversation=conversation, user=creator, role=Membership.Role.OWNER)
     Membership.objects.bulk_create(Membership(conversation=conversation, user=u) for u in others)
     _announce_conversation(conversation)
-    start_epoch(conversation, KeyEpoch.Reason.CREATED)
+    start_epoch(conversation, KeyEpoch.Reason.CREATED, trigger=creator)
     return conversation
 
 
@@ -133,7 +133,7 @@ def accept_invitation(invitation_id: int, invitee: User) -> Conversation:
         [invitee.pk],
         {"type": "conversation.created", "conversation": conversation_json(conversation)},
     )
-    start_epoch(conversation, KeyEpoch.Reason.JOINED)
+    start_epoch(conversation, KeyEpoch.Reason.JOINED, trigger=invitation.inviter)
     return conversation
 
 
@@ -169,7 +169,9 @@ def cancel_invitation(invitation_id: int, user: User) -> Invitation:
     return invitation
 
 
-def _end_membership(membership: Membership, *, event: str, removed: bool, reason: str) -> None:
+def _end_membership(
+    membership: Membership, *, event: str, removed: bool, reason: str, trigger: User | None
+) -> None:
     conversation = membership.conversation
     audience = current_member_ids(conversation)
     membership.left = timezone.now()
@@ -180,13 +182,15 @@ def _end_membership(membership: Membership, *, event: str, removed: bool, reason
         {"type": event, "conversation": str(conversation.id), "username": membership.user.username},
     )
     if Membership.objects.filter(conversation=conversation, left__isnull=True).exists():
-        start_epoch(conversation, reason)
+        start_epoch(conversation, reason, trigger=trigger)
 
 
 @transaction.atomic
 def leave_conversation(conversation_id: str, user: User) -> None:
     membership = membership_of(conversation_id, user, lock=True)
-    _end_membership(membership, event="member.left", removed=False, reason=KeyEpoch.Reason.LEFT)
+    _end_membership(
+        membership, event="member.left", removed=False, reason=KeyEpoch.Reason.LEFT, trigger=None
+    )
 
 
 @transaction.atomic
@@ -201,7 +205,9 @@ def remove_member(conversation_id: str, owner: User, username: str) -> None:
     )
     if target is None or target.pk == own.pk:
         raise ChatError("not_member", f"{username} is not a member you can remove.")
-    _end_membership(target, event="member.removed", removed=True, reason=KeyEpoch.Reason.REMOVED)
+    _end_membership(
+        target, event="member.removed", removed=True, reason=KeyEpoch.Reason.REMOVED, trigger=owner
+    )
 
 
 def list_conversations(user: User) -> list[dict]:

@@ -9,6 +9,7 @@ from accounts.models import User
 from chat.errors import ChatError
 from chat.events import publish_to_users
 from chat.models import Conversation, KeyEpoch, Membership, WrappedKey
+from chat.presence import online_among_sync
 from chat.serializers import epoch_json
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
@@ -76,13 +77,20 @@ def _server_epoch(conversation: Conversation, number: int, reason: str) -> None:
     )
 
 
-def _request_member_epoch(conversation: Conversation, number: int, reason: str) -> None:
-    """Members mode: messages wait until a member's client submits the key; every member
-    is asked (offline ones at their next connect), the first valid answer wins."""
+def _request_member_epoch(
+    conversation: Conversation, number: int, reason: str, trigger: User | None
+) -> None:
+    """Members mode: messages wait until a member's client submits the key. The member
+    who triggered the change is asked; if there is none (a leave, a revoked key) or they
+    are offline, every online member is, and the first valid answer wins."""
     conversation.pending_epoch = number
     conversation.pending_reason = reason
     conversation.save(update_fields=["pending_epoch", "pending_reason"])
-    publish_to_users(current_member_ids(conversation), epoch_request_json(conversation, reason))
+    members = current_member_ids(conversation)
+    asked = [trigger.pk] if trigger is not None and trigger.pk in members else []
+    if not asked or not online_among_sync(asked):
+        asked = members
+    publish_to_users(asked, epoch_request_json(conversation, reason))
 
 
 def epoch_request_json(conversation: Conversation, reason: str = "") -> dict:
@@ -104,13 +112,14 @@ def epoch_request_json(conversation: Conversation, reason: str = "") -> dict:
     }
 
 
-def start_epoch(conversation: Conversation, reason: str) -> None:
-    """Begin the next epoch (call inside the transaction that changed membership)."""
+def start_epoch(conversation: Conversation, reason: str, trigger: User | None = None) -> None:
+    """Begin the next epoch (call inside the transaction that changed membership);
+    `trigger` is the member whose action caused it, asked first in members mode."""
     number = max(conversation.current_epoch, conversation.pending_epoch or 0) + 1
     if conversation.key_origin == Conversation.KeyOrigin.SERVER:
         _server_epoch(conversation, number, reason)
     else:
-        _request_member_epoch(conversation, number, reason)
+        _request_member_epoch(conversation, number, reason, trigger)
 
 
 @transaction.atomic

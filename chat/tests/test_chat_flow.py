@@ -30,11 +30,15 @@ def stack(tmp_path_factory, redis_server):
     server.stop()
 
 
-async def connected(stack, name: str, worker: int = 0) -> ChatClient:
+async def connected(stack, name: str, worker: int = 0, *, keys=None) -> ChatClient:
+    """A logged-in, connected client; with `keys`, a new session of the same device."""
     client = ChatClient(stack.workers[worker].url)
     await client.login(name, stack.password(name))
     await client.load_trust()
-    await client.register_keys(signing_algorithm=USERS[name], rsa_bits=2048)
+    if keys is None:
+        await client.register_keys(signing_algorithm=USERS[name], rsa_bits=2048)
+    else:
+        client.use_keys(keys)
     await client.connect()
     return client
 

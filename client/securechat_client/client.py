@@ -34,7 +34,7 @@ class ChatClient:
         self.conversations: dict[str, ConversationState] = {}
         self.inbox: list[dict] = []
         self.changed = asyncio.Condition()
-        self.problems: list[TrustError] = []  # refused records, kept for the user to see
+        self.problems: list[Exception] = []  # refused records and failures, for the user to see
         self.pump: asyncio.Task | None = None
 
     # --- HTTP: login, trust, keys -------------------------------------------------
@@ -134,6 +134,8 @@ class ChatClient:
                 self.problems.append(problem)
             except ProtocolError:
                 pass  # e.g. another member answered an epoch request first
+            except Exception as failure:  # keep pumping: one bad event must not stop the client
+                self.problems.append(failure)
             async with self.changed:
                 self.inbox.append(event)
                 self.changed.notify_all()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from client.securechat_client.errors import TrustError
@@ -57,7 +58,7 @@ class TrustStore:
         try:
             certificate.verify_directly_issued_by(ca)
             return True
-        except (ValueError, TypeError, x509.InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature):
             return False
 
     async def refresh_revocations(self, http) -> None:
