@@ -9,8 +9,7 @@ from channels.db import database_sync_to_async as db
 from chat import presence, protocol
 from chat.errors import ChatError
 from chat.events import conversation_group
-from chat.models import Conversation, KeyEpoch
-from chat.serializers import conversation_json, epoch_json, invitation_json
+from chat.serializers import conversation_json, invitation_json
 from chat.services import conversations, epochs, messages
 
 USERS_PAGE = 20
@@ -115,18 +114,10 @@ async def invite_answer(consumer, request: protocol.InviteAnswer) -> dict:
     return {"type": reply, "invitation": await db(invitation_json)(invitation)}
 
 
-def _epochs(conversation_id: str, user, numbers: list[int]) -> list[dict]:
-    conversations.membership_of(conversation_id, user)
-    readable = set(messages.readable_epochs(conversation_id, user)) & set(numbers)
-    conversation = Conversation.objects.get(pk=conversation_id)
-    found = KeyEpoch.objects.filter(conversation=conversation, number__in=readable).order_by(
-        "number"
-    )
-    return [epoch_json(epoch, conversation) for epoch in found]
-
-
 async def epoch_get(consumer, request: protocol.EpochGet) -> dict:
-    found = await db(_epochs)(request.conversation, consumer.user, request.epochs)
+    found = await db(epochs.readable_epoch_records)(
+        request.conversation, consumer.user, request.epochs
+    )
     return {"type": "epoch.list", "conversation": request.conversation, "epochs": found}
 
 

@@ -196,3 +196,16 @@ def rekey_conversations_of(user: User, reason: str) -> list[Conversation]:
             locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
             start_epoch(locked, reason)
     return conversations
+
+
+def readable_epoch_records(conversation_id: str, user: User, numbers: list[int]) -> list[dict]:
+    """The requested epoch records that hold a key for `user` (its past stays closed)."""
+    if not Membership.objects.filter(
+        conversation_id=conversation_id, user=user, left__isnull=True
+    ).exists():
+        raise ChatError("not_member", "You are not a member of this conversation.")
+    conversation = Conversation.objects.get(pk=conversation_id)
+    found = KeyEpoch.objects.filter(
+        conversation=conversation, number__in=numbers, wrapped_keys__member=user
+    ).order_by("number")
+    return [epoch_json(epoch, conversation) for epoch in found]

@@ -108,6 +108,9 @@ def test_a_newcomer_reads_only_new_messages_and_a_leaver_no_new_ones(stack):
         assert (await carol.receive_text(conversation)).text == "welcome dave"
         history = await dave.history(conversation)
         assert [m.text for m in history if not isinstance(m, TrustError)] == ["welcome dave"]
+        assert 1 not in dave.state(conversation).epoch_keys
+        refused = await dave.request("epoch.get", conversation=conversation, epochs=[1])
+        assert refused["epochs"] == []  # the server hands him no key to the past either
 
         carol_keys_before = dict(carol.state(conversation).epoch_keys)
         await carol.leave(conversation)
