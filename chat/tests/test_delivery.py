@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from chat.tests.test_chat_flow import USERS, connected
+from client.securechat_client.errors import ProtocolError
 from testing.processes import ChatStack
 
 
@@ -76,6 +77,26 @@ def test_members_key_origin_chat_works_end_to_end(stack):
         assert message.text == "hello carol" and message.epoch == 2
         assert not alice.problems and not bob.problems and not carol.problems
         for client in (alice, bob, carol):
+            await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_typing_reaches_the_other_members_only(stack):
+    async def scenario():
+        alice, bob = await connected(stack, "alice"), await connected(stack, "bob")
+        conversation = await alice.create_conversation(["bob"])
+        await bob.wait_for_epoch(conversation)
+        assert (await alice.request("typing", conversation=conversation))["type"] == "typing.sent"
+        seen = await bob.next_event("typing")
+        assert (seen["conversation"], seen["username"]) == (conversation, "alice")
+        with pytest.raises(TimeoutError):
+            await alice.next_event("typing", timeout=1)
+        mallory = await connected(stack, "mallory")
+        with pytest.raises(ProtocolError) as refusal:
+            await mallory.request("typing", conversation=conversation)
+        assert refusal.value.code == "not_member"
+        for client in (alice, bob, mallory):
             await client.close()
 
     asyncio.run(scenario())
