@@ -15,7 +15,7 @@ from chat.events import conversation_group, user_group
 from chat.handlers import HANDLERS
 from chat.protocol import REQUEST_TYPES, request_adapter
 from chat.ratelimit import TokenBucket
-from chat.services.conversations import conversation_ids_of, presence_audience
+from chat.services.conversations import conversation_ids_of, presence_audience, users_by_id
 from chat.services.session import initial_state
 
 logger = logging.getLogger(__name__)
@@ -161,14 +161,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
         users = [{"username": names[pk], "online": pk in online} for pk in sorted(names)]
         return [{"type": "presence.snapshot", "users": users}, *events]
 
-    async def announce_presence(self, *, online: bool) -> None:
-        event = {"type": "presence.changed", "username": self.user.username, "online": online}
-        for user_id in await db(presence_audience)(self.user):
+    async def announce_presence(self, *, online: bool, user=None) -> None:
+        user = user or self.user
+        event = {"type": "presence.changed", "username": user.username, "online": online}
+        for user_id in await db(presence_audience)(user):
             await self.channel_layer.group_send(
                 user_group(user_id), {"type": "chat.event", "event": event}
             )
 
     async def keep_presence(self) -> None:
+        """Refresh this connection, and announce users whose worker died."""
         while True:
             await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
-            await presence.heartbeat(self.user.pk, self.channel_name)
+            try:
+                await presence.heartbeat(self.user.pk, self.channel_name)
+                for user in await db(users_by_id)(await presence.claim_expired_users()):
+                    await self.announce_presence(online=False, user=user)
+            except Exception:  # a Redis hiccup must not end presence for this socket
+                logger.exception("presence heartbeat failed for user %s", self.user.pk)

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 _clients: dict[int, aioredis.Redis] = {}
+_last_sweep = 0.0
 
 
 def _redis() -> aioredis.Redis:
@@ -24,6 +25,11 @@ def _key(user_id: int) -> str:
     return f"presence:user:{user_id}"
 
 
+# Every online user, scored by when their newest heartbeat expires: what lets a worker
+# notice users whose connections died with another worker.
+ONLINE = "presence:online"
+
+
 async def connection_opened(user_id: int, connection: str) -> bool:
     """Record a connection; True when the user has just come online."""
     now = time.time()
@@ -32,7 +38,8 @@ async def connection_opened(user_id: int, connection: str) -> bool:
         pipe.zcard(_key(user_id))
         pipe.zadd(_key(user_id), {connection: now + settings.PRESENCE_TTL_SECONDS})
         pipe.expire(_key(user_id), settings.PRESENCE_TTL_SECONDS)
-        _, before, _, _ = await pipe.execute()
+        pipe.zadd(ONLINE, {str(user_id): now + settings.PRESENCE_TTL_SECONDS})
+        _, before, _, _, _ = await pipe.execute()
     return before == 0
 
 
@@ -41,7 +48,27 @@ async def heartbeat(user_id: int, connection: str) -> None:
     async with _redis().pipeline(transaction=True) as pipe:
         pipe.zadd(_key(user_id), {connection: now + settings.PRESENCE_TTL_SECONDS})
         pipe.expire(_key(user_id), settings.PRESENCE_TTL_SECONDS)
+        pipe.zadd(ONLINE, {str(user_id): now + settings.PRESENCE_TTL_SECONDS})
         await pipe.execute()
+
+
+async def claim_expired_users() -> list[int]:
+    """Users whose every connection expired (their worker died): each is claimed by
+    exactly one worker (the one whose ZREM succeeds), which announces them offline.
+    Each process sweeps at most once per heartbeat period, whatever its socket count."""
+    global _last_sweep
+    if time.monotonic() - _last_sweep < settings.PRESENCE_HEARTBEAT_SECONDS:
+        return []
+    _last_sweep = time.monotonic()
+    client = _redis()
+    claimed = []
+    for member in await client.zrangebyscore(ONLINE, "-inf", time.time()):
+        user_id = int(member)
+        if await client.zcount(_key(user_id), time.time(), "+inf"):
+            continue  # a heartbeat arrived meanwhile
+        if await client.zrem(ONLINE, member):
+            claimed.append(user_id)
+    return claimed
 
 
 async def connection_closed(user_id: int, connection: str) -> bool:
@@ -51,6 +78,8 @@ async def connection_closed(user_id: int, connection: str) -> bool:
         pipe.zremrangebyscore(_key(user_id), "-inf", time.time())
         pipe.zcard(_key(user_id))
         removed, _, remaining = await pipe.execute()
+    if remaining == 0:
+        await _redis().zrem(ONLINE, str(user_id))
     return bool(removed) and remaining == 0
 
 

@@ -257,3 +257,7 @@ def search_users(user: User, query: str, limit: int = 1000) -> list[User]:
     if query:
         matches = matches.filter(Q(username__icontains=query) | Q(display_name__icontains=query))
     return list(matches.order_by("username")[:limit])
+
+
+def users_by_id(user_ids: list[int]) -> list[User]:
+    return list(User.objects.filter(pk__in=user_ids))

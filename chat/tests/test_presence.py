@@ -78,3 +78,33 @@ def test_presence_is_not_shown_to_strangers(two_workers):
         await erin.close()
 
     asyncio.run(scenario())
+
+
+def test_users_of_a_crashed_worker_go_offline_within_the_heartbeat_bound(tmp_path, redis_server):
+    import signal
+
+    stack = ChatStack(
+        tmp_path,
+        redis_server.url,
+        workers=2,
+        PRESENCE_HEARTBEAT_SECONDS="1",
+        PRESENCE_TTL_SECONDS="2",
+    )
+    try:
+        stack.seed("alice", "bob")
+        bob_cookie = make_contacts(stack, "bob", "alice")
+        alice_cookie = login_cookie(stack.url, "alice", stack.password("alice"))
+
+        async def scenario():
+            bob = await RawSocket.open(stack.workers[0], stack.url, bob_cookie)
+            await RawSocket.open(stack.workers[1], stack.url, alice_cookie)
+            assert (await bob.event("presence.changed", username="alice"))["online"] is True
+            stack.workers[1].process.send_signal(signal.SIGKILL)  # no close, no cleanup
+            # the bound: TTL (2 s) + one heartbeat (1 s), with slack for a loaded machine
+            offline = await bob.event("presence.changed", timeout=8, username="alice")
+            await bob.close()
+            return offline
+
+        assert asyncio.run(scenario())["online"] is False
+    finally:
+        stack.stop()
