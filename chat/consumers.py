@@ -17,6 +17,7 @@ from chat.protocol import REQUEST_TYPES, request_adapter
 from chat.ratelimit import TokenBucket
 from chat.services.conversations import conversation_ids_of, presence_audience, users_by_id
 from chat.services.session import initial_state
+from securechat.jsonapi import ApiError
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             reply = await HANDLERS[request.type](self, request)
             if reply is not None:
                 await self.send_json({**reply, "id": request.id})
-        except ChatError as exc:
+        except ApiError as exc:  # ChatError, or a PkiError from a certificate check
             await self.send_json(
                 {"type": "error", "id": request_id, "code": exc.code, "message": exc.message}
             )

@@ -14,7 +14,6 @@ from chat.serializers import epoch_json
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
 from keys.services import (
-    PkiError,
     active_encryption_certificates,
     require_usable_certificate,
     server_signer,
@@ -147,10 +146,7 @@ def submit_member_epoch(
         raise ChatError("bad_distribution", "The server makes this conversation's keys.")
     if conversation.pending_epoch != number:
         raise ChatError("stale_epoch", "No key is awaited for this epoch.")
-    try:
-        certificate = require_usable_certificate(signer_serial, kind="signing", owner=user)
-    except PkiError as exc:
-        raise ChatError(exc.code, exc.message) from None
+    certificate = require_usable_certificate(signer_serial, kind="signing", owner=user)
     expected = {
         cert.owner.username: (user_id, cert.serial)
         for user_id, cert in active_encryption_certificates(

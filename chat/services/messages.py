@@ -17,7 +17,7 @@ from chat.services.conversations import membership_of
 from chat.services.epochs import rotation_due, start_epoch
 from cryptokit import encoding, signing
 from cryptokit.errors import CryptoError
-from keys.services import PkiError, require_usable_certificate
+from keys.services import require_usable_certificate
 
 IV_BYTES = 12
 
@@ -76,12 +76,8 @@ def _check_epoch(conversation: Conversation, number: int) -> KeyEpoch:
 
 
 def _check_signature(sender: User, conversation: Conversation, message: OutgoingMessage) -> None:
-    try:
-        certificate = require_usable_certificate(
-            message.sender_serial, kind="signing", owner=sender
-        )
-    except PkiError as exc:
-        raise ChatError(exc.code, exc.message) from None
+    # A refusal here is a PkiError (certificate_revoked, ...): the consumer replies with it.
+    certificate = require_usable_certificate(message.sender_serial, kind="signing", owner=sender)
     header = encoding.message_header(
         conversation_id=str(conversation.id),
         epoch=message.epoch,

@@ -5,13 +5,13 @@ import dataclasses
 import pytest
 
 from accounts.models import User
-from chat.errors import ChatError
 from chat.models import Conversation, KeyEpoch, Message, WrappedKey
 from chat.services import conversations, epochs, messages
 from chat.tests.factories import epoch_key, make_member, seal
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
 from keys.services import revoke_own_keys
+from securechat.jsonapi import ApiError
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -33,7 +33,7 @@ def conversation(team):
 
 
 def refused(code, call, *args, **kwargs):
-    with pytest.raises(ChatError) as error:
+    with pytest.raises(ApiError) as error:
         call(*args, **kwargs)
     assert error.value.code == code, error.value.message
     return True
