@@ -140,7 +140,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def forward(self, event: dict) -> None:
         kind = event["type"]
         if kind == "conversation.created":
-            await self.join_conversation(event["conversation"]["id"])
+            await self.join_conversation(event["conversation"])
         elif kind == "message.new":
             message = event["message"]
             conversation = message["conversation"]

@@ -47,7 +47,7 @@ def _create(user, request: protocol.ConversationCreate) -> dict:
 async def conversation_create(consumer, request: protocol.ConversationCreate) -> dict:
     created = await db(_create)(consumer.user, request)
     await consumer.join_conversation(created["id"])
-    return {"type": "conversation.created", "conversation": created}
+    return {"type": "conversation.created", "conversation": created["id"], "details": created}
 
 
 async def conversation_list(consumer, request: protocol.ConversationList) -> dict:
@@ -73,14 +73,22 @@ async def conversation_history(consumer, request: protocol.ConversationHistory) 
     }
 
 
+def _statement(frame: protocol.StatementFrame | None):
+    return frame.to_statement() if frame is not None else None
+
+
 async def conversation_leave(consumer, request: protocol.ConversationLeave) -> dict:
-    await db(conversations.leave_conversation)(request.conversation, consumer.user)
+    await db(conversations.leave_conversation)(
+        request.conversation, consumer.user, _statement(request.statement)
+    )
     await consumer.leave_conversation(request.conversation)
     return {"type": "conversation.left", "conversation": request.conversation}
 
 
 async def member_remove(consumer, request: protocol.MemberRemove) -> dict:
-    await db(conversations.remove_member)(request.conversation, consumer.user, request.username)
+    await db(conversations.remove_member)(
+        request.conversation, consumer.user, request.username, _statement(request.statement)
+    )
     return {
         "type": "member.removed",
         "conversation": request.conversation,
@@ -90,7 +98,7 @@ async def member_remove(consumer, request: protocol.MemberRemove) -> dict:
 
 async def invite_send(consumer, request: protocol.InviteSend) -> dict:
     invitation = await db(conversations.invite)(
-        request.conversation, consumer.user, request.username
+        request.conversation, consumer.user, request.username, _statement(request.statement)
     )
     return {"type": "invite.sent", "invitation": await db(invitation_json)(invitation)}
 
@@ -103,7 +111,11 @@ async def invite_answer(consumer, request: protocol.InviteAnswer) -> dict:
     if request.type == "invite.accept":
         conversation = await db(_accept)(request.invitation, consumer.user)
         await consumer.join_conversation(conversation["id"])
-        return {"type": "invite.accepted", "conversation": conversation}
+        return {
+            "type": "invite.accepted",
+            "conversation": conversation["id"],
+            "details": conversation,
+        }
     service = (
         conversations.decline_invitation
         if request.type == "invite.decline"
@@ -119,6 +131,18 @@ async def epoch_get(consumer, request: protocol.EpochGet) -> dict:
         request.conversation, consumer.user, request.epochs
     )
     return {"type": "epoch.list", "conversation": request.conversation, "epochs": found}
+
+
+async def epoch_report(consumer, request: protocol.EpochReport) -> dict:
+    pending = await db(epochs.report_unreadable_epoch)(
+        request.conversation, consumer.user, request.epoch
+    )
+    return {
+        "type": "epoch.reported",
+        "conversation": request.conversation,
+        "epoch": request.epoch,
+        "pending_epoch": pending,
+    }
 
 
 async def epoch_submit(consumer, request: protocol.EpochSubmit) -> dict:
@@ -193,6 +217,7 @@ HANDLERS: dict[str, Handler] = {
     "invite.decline": invite_answer,
     "invite.cancel": invite_answer,
     "epoch.get": epoch_get,
+    "epoch.report": epoch_report,
     "epoch.submit": epoch_submit,
     "message.send": message_send,
     "delivery.ack": delivery_ack,

@@ -22,10 +22,28 @@ class Conversation(models.Model):
     # members mode: the epoch announced but not yet keyed; messages wait for it
     pending_epoch = models.PositiveIntegerField(null=True, blank=True)
     pending_reason = models.CharField(max_length=12, blank=True)
+    # members mode: the one member asked to make the pending key; nobody else may submit it
+    pending_asked = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # the epoch whose record last changed the member list; statements are bound to it
+    roster_epoch = models.PositiveIntegerField(default=0)
     last_order = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return self.title or str(self.id)
+
+    def save(self, *args, **kwargs) -> None:
+        # Key origin is bound into every signed record and clients refuse a change; the
+        # server refuses it too, so no code path (admin, shell, service) can flip it.
+        update_fields = kwargs.get("update_fields")
+        if not self._state.adding and (update_fields is None or "key_origin" in update_fields):
+            stored = (
+                type(self).objects.filter(pk=self.pk).values_list("key_origin", flat=True).first()
+            )
+            if stored is not None and stored != self.key_origin:
+                raise ValueError("A conversation's key origin never changes.")
+        super().save(*args, **kwargs)
 
 
 class Membership(models.Model):
@@ -81,6 +99,10 @@ class Invitation(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created = models.DateTimeField(auto_now_add=True)
     answered = models.DateTimeField(null=True, blank=True)
+    # members mode: the inviter's signed "add" (replaced when the inviter invites again)
+    statement = models.ForeignKey(
+        "MembershipChange", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["invitee", "status"])]
@@ -100,6 +122,7 @@ class KeyEpoch(models.Model):
         KEY_REVOKED = "key_revoked"
         KEY_CHANGED = "key_changed"
         ROTATION = "rotation"
+        KEY_FAILED = "key_failed"  # a member reported that their key did not open
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="epochs")
     number = models.PositiveIntegerField()
@@ -108,7 +131,12 @@ class KeyEpoch(models.Model):
     signer = models.CharField(max_length=150)  # a username, or "server"
     signer_serial = models.CharField(max_length=40)
     signature = models.BinaryField()
+    # the signed chain link: the epoch this record follows, and the roster it starts/keeps
+    key_origin = models.CharField(max_length=8, default="server")
+    previous_epoch = models.PositiveIntegerField(default=0)
+    roster_epoch = models.PositiveIntegerField(default=0)
     message_count = models.PositiveIntegerField(default=0)
+    reported = models.BooleanField(default=False)  # a member said its key did not open
 
     class Meta:
         constraints = [
@@ -120,7 +148,9 @@ class KeyEpoch(models.Model):
 
 
 class WrappedKey(models.Model):
-    """An epoch key encrypted (RSA-OAEP) to one member's encryption certificate."""
+    """An epoch key encrypted (RSA-OAEP) to one member's encryption certificate; a member
+    with no usable key is listed with an empty serial and key, so the record still names
+    them (a member is never dropped from a record silently)."""
 
     epoch = models.ForeignKey(KeyEpoch, on_delete=models.CASCADE, related_name="wrapped_keys")
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -135,6 +165,49 @@ class WrappedKey(models.Model):
 
     def __str__(self) -> str:
         return f"key of {self.member_id} for {self.epoch}"
+
+
+class MembershipChange(models.Model):
+    """A member-signed membership statement (members mode): an addition signed by the
+    inviter, a leave by the leaver, a removal by the owner. Clients check them; the
+    server only stores, checks and relays them."""
+
+    class Action(models.TextChoices):
+        ADD = "add"
+        LEAVE = "leave"
+        REMOVE = "remove"
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed"  # an invitation not answered yet
+        PENDING = "pending"  # in effect, waiting for the record that applies it
+        APPLIED = "applied"
+        VOID = "void"  # declined, cancelled or replaced
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="membership_changes"
+    )
+    action = models.CharField(max_length=6, choices=Action.choices)
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    actor_serial = models.CharField(max_length=40)
+    roster_epoch = models.PositiveIntegerField()
+    nonce = models.BinaryField()
+    signature = models.BinaryField()
+    subject_signing_sha256 = models.BinaryField(default=b"")
+    subject_encryption_sha256 = models.BinaryField(default=b"")
+    state = models.CharField(max_length=8, choices=State.choices)
+    applied_in = models.ForeignKey(
+        KeyEpoch, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.subject_id} by {self.actor_id} ({self.state})"
 
 
 class Message(models.Model):

@@ -5,12 +5,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from cryptokit.membership import Statement
 from securechat.jsonapi import B64Bytes
 
 RequestId = Annotated[str, Field(min_length=1, max_length=64)]
 Username = Annotated[str, Field(min_length=1, max_length=150)]
-Order = Annotated[int, Field(ge=0, lt=2**63)]
-U64 = Annotated[int, Field(ge=0, lt=2**63)]
+# Every integer is a JSON number a JavaScript client holds exactly: [0, 2**53 - 1].
+MAX_SAFE_INTEGER = 2**53 - 1
+Order = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+U64 = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+EpochNumber = Annotated[int, Field(ge=1, lt=2**31)]
 UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 ConversationId = Annotated[str, Field(pattern=UUID_PATTERN)]
 Serial = Annotated[str, Field(min_length=1, max_length=40, pattern="^[0-9a-f]+$")]
@@ -51,34 +55,59 @@ class ConversationHistory(Frame):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
+class StatementFrame(BaseModel):
+    """A member-signed membership statement (members mode), cryptokit.membership."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    action: Literal["add", "leave", "remove"]
+    subject: Username
+    actor: Username
+    actor_serial: Serial
+    roster_epoch: EpochNumber
+    nonce: Annotated[B64Bytes, Field(min_length=16, max_length=64)]
+    signature: Annotated[B64Bytes, Field(min_length=1, max_length=1024)]
+    subject_signing_sha256: Annotated[B64Bytes, Field(max_length=32)]
+    subject_encryption_sha256: Annotated[B64Bytes, Field(max_length=32)]
+
+    def to_statement(self) -> Statement:
+        return Statement(**self.model_dump())
+
+
 class ConversationLeave(Frame):
     type: Literal["conversation.leave"]
     conversation: ConversationId
+    statement: StatementFrame | None = None
 
 
 class MemberRemove(Frame):
     type: Literal["member.remove"]
     conversation: ConversationId
     username: Username
+    statement: StatementFrame | None = None
 
 
 class InviteSend(Frame):
     type: Literal["invite.send"]
     conversation: ConversationId
     username: Username
+    statement: StatementFrame | None = None
 
 
 class InviteAnswer(Frame):
     type: Literal["invite.accept", "invite.decline", "invite.cancel"]
-    invitation: Annotated[int, Field(ge=1, lt=2**63)]
+    invitation: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
 
 
 class EpochGet(Frame):
     type: Literal["epoch.get"]
     conversation: ConversationId
-    epochs: Annotated[
-        list[Annotated[int, Field(ge=1, lt=2**31)]], Field(min_length=1, max_length=50)
-    ]
+    epochs: Annotated[list[EpochNumber], Field(min_length=1, max_length=50)]
+
+
+class EpochReport(Frame):
+    type: Literal["epoch.report"]
+    conversation: ConversationId
+    epoch: EpochNumber
 
 
 class MemberKey(BaseModel):
@@ -91,7 +120,7 @@ class MemberKey(BaseModel):
 class EpochSubmit(Frame):
     type: Literal["epoch.submit"]
     conversation: ConversationId
-    epoch: Annotated[int, Field(ge=1, lt=2**31)]
+    epoch: EpochNumber
     signer_serial: Serial
     signature: B64Bytes
     members: Annotated[list[MemberKey], Field(min_length=1, max_length=1000)]
@@ -101,8 +130,8 @@ class MessageSend(Frame):
     type: Literal["message.send"]
     conversation: ConversationId
     client_id: Annotated[str, Field(pattern=UUID_PATTERN)]
-    epoch: Annotated[int, Field(ge=1, lt=2**31)]
-    sequence: Annotated[int, Field(ge=1, lt=2**63)]
+    epoch: EpochNumber
+    sequence: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
     timestamp_ms: U64
     sender_serial: Serial
     iv: B64Bytes
@@ -132,6 +161,7 @@ REQUESTS = (
     InviteSend,
     InviteAnswer,
     EpochGet,
+    EpochReport,
     EpochSubmit,
     MessageSend,
     DeliveryAck,
@@ -151,6 +181,7 @@ Request = Annotated[
     | InviteSend
     | InviteAnswer
     | EpochGet
+    | EpochReport
     | EpochSubmit
     | MessageSend
     | DeliveryAck

@@ -1,6 +1,7 @@
 """The protocol's objects (docs/protocol.md §4.2), built from models."""
 
 from chat.models import Conversation, Invitation, KeyEpoch, Membership, Message
+from chat.services.statements import statement_json
 from securechat.jsonapi import b64
 
 
@@ -35,19 +36,25 @@ def invitation_json(invitation: Invitation) -> dict:
         "invitee": invitation.invitee.username,
         "status": invitation.status,
         "created": invitation.created.isoformat(),
+        # members mode: the inviter's signed addition, so the invitee can check who asked
+        "statement": statement_json(invitation.statement) if invitation.statement else None,
     }
 
 
 def epoch_json(epoch: KeyEpoch, conversation: Conversation) -> dict:
     keys = epoch.wrapped_keys.select_related("member").order_by("member__username")
+    changes = epoch.changes.select_related("subject", "actor").order_by("pk")
     return {
         "conversation": str(conversation.id),
         "epoch": epoch.number,
+        "previous_epoch": epoch.previous_epoch,
+        "roster_epoch": epoch.roster_epoch,
         "reason": epoch.reason,
-        "key_origin": conversation.key_origin,
+        "key_origin": epoch.key_origin,
         "signer": epoch.signer,
         "signer_serial": epoch.signer_serial,
         "signature": b64(epoch.signature),
+        "changes": [statement_json(change) for change in changes],
         "members": [
             {
                 "username": k.member.username,

@@ -10,23 +10,35 @@ version is carried.
   sender, sender_serial, sequence, timestamp_ms. The AES-GCM associated data.
 * message_signed_bytes: tag "securechat.message.v1", header, iv, ciphertext (with tag).
   What the sender signs.
-* distribution_record: tag "securechat.epoch.v1", version, conversation_id, epoch,
-  key_origin, signer, signer_serial, member count, then for each member sorted by the
-  UTF-8 bytes of the username: username, encryption serial, SHA-256(wrapped key).
+* distribution_record: tag "securechat.epoch.v2", version 2, conversation_id, epoch,
+  previous_epoch, roster_epoch, key_origin, signer, signer_serial, member count, then
+  for each member sorted by the UTF-8 bytes of the username: username, encryption
+  serial, SHA-256(wrapped key) (both empty for a member who holds no key), then the
+  count of membership statements applied and their SHA-256 digests sorted bytewise.
+* membership_statement: tag "securechat.membership.v1", version 1, conversation_id,
+  key_origin, roster_epoch, action, subject, SHA-256(subject signing SPKI), SHA-256(
+  subject encryption SPKI) (both empty unless action is "add"), actor, actor_serial,
+  nonce.
 * pop_challenge: tag "securechat.pop.v1", username, nonce, signing_spki, encryption_spki.
 
-Serials are certificate serial numbers as lowercase hex; anything else is refused so the
-two sides can never sign different spellings of one serial.
+Serials are certificate serial numbers as lowercase hex, and conversation ids lowercase
+UUID strings; anything else is refused so the two sides can never sign different
+spellings of one value.
 """
 
 import hashlib
 import re
 import struct
+from collections.abc import Sequence
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 1  # messages (header and signed bytes)
+RECORD_VERSION = 2  # distribution records
+STATEMENT_VERSION = 1  # membership statements
 KEY_ORIGINS = ("server", "members")
+MEMBERSHIP_ACTIONS = ("add", "leave", "remove")
 MAX_INT = 2**64 - 1
 _SERIAL = re.compile(r"[0-9a-f]+")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Field = bytes | bytearray | memoryview | str | int
 
@@ -61,6 +73,13 @@ def _serial(value: str) -> str:
     return value
 
 
+def _conversation(value: str) -> str:
+    # One spelling only: a signature over "ABC..." must not verify for "abc...".
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise ValueError("a conversation id is a lowercase UUID string")
+    return value
+
+
 def message_header(
     *,
     conversation_id: str,
@@ -74,7 +93,7 @@ def message_header(
     return encode(
         b"securechat.message-header.v1",
         PROTOCOL_VERSION,
-        conversation_id,
+        _conversation(conversation_id),
         epoch,
         sender,
         _serial(sender_serial),
@@ -92,22 +111,32 @@ def distribution_record(
     *,
     conversation_id: str,
     epoch: int,
+    previous_epoch: int,
+    roster_epoch: int,
     key_origin: str,
     signer: str,
     signer_serial: str,
     members: list[tuple[str, str, bytes]],
+    changes: Sequence[bytes] = (),
 ) -> bytes:
-    """What the distributor of an epoch key signs: members, their serials, key hashes."""
+    """What the distributor of an epoch key signs: the chain link (previous epoch, the
+    epoch whose record last changed the member list), every member with the serial and
+    key hash it was given (serial "" and no key for a member without a usable key), and
+    the membership statements this record applies (as SHA-256 of their signed bytes)."""
     if key_origin not in KEY_ORIGINS:
         raise ValueError("key_origin is 'server' or 'members'")
     names = [member[0] for member in members]
     if len(set(names)) != len(names):
         raise ValueError("duplicate member in a distribution record")
+    if not 0 <= previous_epoch < epoch or not 1 <= roster_epoch <= epoch:
+        raise ValueError("previous_epoch < epoch and 1 <= roster_epoch <= epoch")
     fields: list[Field] = [
-        b"securechat.epoch.v1",
-        PROTOCOL_VERSION,
-        conversation_id,
+        b"securechat.epoch.v2",
+        RECORD_VERSION,
+        _conversation(conversation_id),
         epoch,
+        previous_epoch,
+        roster_epoch,
         str(key_origin),  # a Django TextChoices member is a str; encode its plain value
         signer,
         _serial(signer_serial),
@@ -116,8 +145,60 @@ def distribution_record(
     # Sorted so the record does not depend on the order the members arrived in; bytewise
     # on UTF-8 because JavaScript's default sort (UTF-16 units) differs beyond U+FFFF.
     for username, serial, wrapped in sorted(members, key=lambda m: m[0].encode()):
-        fields += [username, _serial(serial), hashlib.sha256(bytes(wrapped)).digest()]
+        if (serial == "") != (len(wrapped) == 0):
+            raise ValueError("a member has a serial and a wrapped key, or neither")
+        digest = hashlib.sha256(bytes(wrapped)).digest() if serial else b""
+        fields += [username, _serial(serial) if serial else "", digest]
+    digests = sorted(hashlib.sha256(bytes(change)).digest() for change in changes)
+    if len(set(digests)) != len(digests):
+        raise ValueError("duplicate membership statement in a distribution record")
+    fields += [len(digests), *digests]
     return encode(*fields)
+
+
+def membership_statement(
+    *,
+    conversation_id: str,
+    key_origin: str,
+    roster_epoch: int,
+    action: str,
+    subject: str,
+    subject_signing_sha256: bytes,
+    subject_encryption_sha256: bytes,
+    actor: str,
+    actor_serial: str,
+    nonce: bytes,
+) -> bytes:
+    """What a member signs to add someone ("add": the invitee's key hashes, SHA-256 of each
+    SPKI), to leave ("leave": actor == subject) or to remove someone ("remove": the
+    owner). Bound to the member list it was made against (`roster_epoch`), so it applies
+    once: the record that applies it starts a new roster."""
+    if action not in MEMBERSHIP_ACTIONS:
+        raise ValueError("action is 'add', 'leave' or 'remove'")
+    hashes = (bytes(subject_signing_sha256), bytes(subject_encryption_sha256))
+    if action == "add" and any(len(h) != 32 for h in hashes):
+        raise ValueError("an addition names the invitee's two 32-byte key hashes")
+    if action != "add" and any(hashes):
+        raise ValueError("only an addition names key hashes")
+    if action == "leave" and actor != subject:
+        raise ValueError("only the member who leaves signs a leave")
+    if not 16 <= len(nonce) <= 64:
+        raise ValueError("the nonce is 16 to 64 bytes")
+    if roster_epoch < 1:
+        raise ValueError("roster_epoch starts at 1")
+    return encode(
+        b"securechat.membership.v1",
+        STATEMENT_VERSION,
+        _conversation(conversation_id),
+        str(key_origin),
+        roster_epoch,
+        action,
+        subject,
+        *hashes,
+        actor,
+        _serial(actor_serial),
+        bytes(nonce),
+    )
 
 
 def pop_challenge(

@@ -8,9 +8,12 @@ from django.utils import timezone
 from accounts.models import User
 from chat.errors import ChatError
 from chat.events import publish_to_users
-from chat.models import Conversation, Invitation, KeyEpoch, Membership
+from chat.models import Conversation, Invitation, KeyEpoch, Membership, MembershipChange
 from chat.serializers import conversation_json, invitation_json
 from chat.services.epochs import current_member_ids, start_epoch
+from chat.services.statements import require_statement
+from cryptokit.membership import Statement
+from keys.services import active_encryption_certificates, current_certificates
 
 MAX_INITIAL_MEMBERS = 50
 
@@ -41,10 +44,16 @@ def _users_by_name(usernames: list[str]) -> list[User]:
     return [found[name] for name in dict.fromkeys(usernames)]
 
 
+def _created_event(conversation: Conversation) -> dict:
+    # `conversation` is always an id in the protocol; the object travels as `details`.
+    details = conversation_json(conversation)
+    return {"type": "conversation.created", "conversation": details["id"], "details": details}
+
+
 def _announce_conversation(conversation: Conversation) -> None:
     publish_to_users(
         current_member_ids(conversation),
-        {"type": "conversation.created", "conversation": conversation_json(conversation)},
+        _created_event(conversation),
     )
 
 
@@ -58,6 +67,8 @@ def create_conversation(
         raise ChatError("unknown_user", "Name at least one other user.")
     if len(others) > MAX_INITIAL_MEMBERS:
         raise ChatError("invalid_frame", f"At most {MAX_INITIAL_MEMBERS} users at once.")
+    if key_origin == Conversation.KeyOrigin.MEMBERS:
+        _require_keys([creator, *others])
     conversation = Conversation.objects.create(
         title=title, key_origin=key_origin, created_by=creator
     )
@@ -68,8 +79,25 @@ def create_conversation(
     return conversation
 
 
+def _require_keys(users: list[User]) -> None:
+    """Members mode wraps every key on a client: everyone needs a certified key."""
+    certified = active_encryption_certificates([u.pk for u in users])
+    keyless = sorted(u.username for u in users if u.pk not in certified)
+    if keyless:
+        raise ChatError("no_active_keys", f"No certified keys yet: {', '.join(keyless)}.")
+
+
+def _void(change_id: int | None) -> None:
+    if change_id is not None:
+        MembershipChange.objects.filter(pk=change_id).update(state=MembershipChange.State.VOID)
+
+
 @transaction.atomic
-def invite(conversation_id: str, inviter: User, username: str) -> Invitation:
+def invite(
+    conversation_id: str, inviter: User, username: str, statement: Statement | None = None
+) -> Invitation:
+    """Invite a user; in members mode `statement` is the inviter's signed addition (an
+    invitation pending already gets the new statement: that is how a stale one is renewed)."""
     membership = membership_of(conversation_id, inviter, lock=True)
     invitee = User.objects.filter(username=username, is_active=True).first()
     if invitee is None:
@@ -79,11 +107,18 @@ def invite(conversation_id: str, inviter: User, username: str) -> Invitation:
         conversation=conversation, user=invitee, left__isnull=True
     ).exists():
         raise ChatError("already_member", f"{username} is already a member.")
+    change = require_statement(
+        conversation, statement, action=MembershipChange.Action.ADD, subject=invitee, actor=inviter
+    )
     invitation = Invitation.objects.filter(
         conversation=conversation, invitee=invitee, status=Invitation.Status.PENDING
-    ).first() or Invitation.objects.create(
-        conversation=conversation, inviter=inviter, invitee=invitee
-    )
+    ).first() or Invitation(conversation=conversation, inviter=inviter, invitee=invitee)
+    if change is not None:
+        change.state = MembershipChange.State.PROPOSED
+        change.save()
+        _void(invitation.statement_id)
+        invitation.statement, invitation.inviter = change, inviter
+    invitation.save()
     publish_to_users(
         [invitee.pk], {"type": "invite.received", "invitation": invitation_json(invitation)}
     )
@@ -93,7 +128,7 @@ def invite(conversation_id: str, inviter: User, username: str) -> Invitation:
 def _pending_invitation_for(invitation_id: int, invitee: User) -> Invitation:
     invitation = (
         Invitation.objects.select_for_update()
-        .select_related("conversation", "inviter", "invitee")
+        .select_related("conversation", "inviter", "invitee", "statement")
         .filter(pk=invitation_id)
         .first()
     )
@@ -106,6 +141,8 @@ def _pending_invitation_for(invitation_id: int, invitee: User) -> Invitation:
 
 
 def _close_invitation(invitation: Invitation, status: str) -> None:
+    if status != Invitation.Status.ACCEPTED:
+        _void(invitation.statement_id)
     invitation.status = status
     invitation.answered = timezone.now()
     invitation.save(update_fields=["status", "answered"])
@@ -119,6 +156,8 @@ def _close_invitation(invitation: Invitation, status: str) -> None:
 def accept_invitation(invitation_id: int, invitee: User) -> Conversation:
     invitation = _pending_invitation_for(invitation_id, invitee)
     conversation = Conversation.objects.select_for_update().get(pk=invitation.conversation_id)
+    if conversation.key_origin == Conversation.KeyOrigin.MEMBERS:
+        _make_addition_pending(conversation, invitation)
     _close_invitation(invitation, Invitation.Status.ACCEPTED)
     Membership.objects.create(conversation=conversation, user=invitee)
     publish_to_users(
@@ -131,10 +170,35 @@ def accept_invitation(invitation_id: int, invitee: User) -> Conversation:
     )
     publish_to_users(
         [invitee.pk],
-        {"type": "conversation.created", "conversation": conversation_json(conversation)},
+        _created_event(conversation),
     )
     start_epoch(conversation, KeyEpoch.Reason.JOINED, trigger=invitation.inviter)
     return conversation
+
+
+def _make_addition_pending(conversation: Conversation, invitation: Invitation) -> None:
+    """The inviter's signed addition must still fit: made against the current member
+    list, for the keys the invitee has now. Otherwise the inviter invites again."""
+    change = invitation.statement
+    inviter = invitation.inviter.username
+    if change is None or change.roster_epoch != conversation.roster_epoch:
+        raise ChatError(
+            "invitation_stale", f"The member list changed since; ask {inviter} to invite again."
+        )
+    if not Membership.objects.filter(
+        conversation=conversation, user_id=invitation.inviter_id, left__isnull=True
+    ).exists():
+        raise ChatError("invitation_stale", f"{inviter} is no longer a member.")
+    certificates = current_certificates(invitation.invitee)
+    if set(certificates) != {"signing", "encryption"} or (
+        bytes(change.subject_signing_sha256).hex(),
+        bytes(change.subject_encryption_sha256).hex(),
+    ) != (certificates["signing"].spki_sha256, certificates["encryption"].spki_sha256):
+        raise ChatError(
+            "keys_changed", f"Your keys changed since; ask {inviter} to invite you again."
+        )
+    change.state = MembershipChange.State.PENDING
+    change.save(update_fields=["state"])
 
 
 @transaction.atomic
@@ -159,6 +223,7 @@ def cancel_invitation(invitation_id: int, user: User) -> Invitation:
         raise ChatError("not_found", "No such invitation.")
     if invitation.status != Invitation.Status.PENDING:
         raise ChatError("invitation_closed", f"This invitation is already {invitation.status}.")
+    _void(invitation.statement_id)
     invitation.status = Invitation.Status.CANCELLED
     invitation.answered = timezone.now()
     invitation.save(update_fields=["status", "answered"])
@@ -185,16 +250,33 @@ def _end_membership(
         start_epoch(conversation, reason, trigger=trigger)
 
 
+def _record_departure(membership: Membership, statement, *, action: str, actor: User) -> None:
+    change = require_statement(
+        membership.conversation, statement, action=action, subject=membership.user, actor=actor
+    )
+    if change is not None:
+        change.state = MembershipChange.State.PENDING
+        change.save()
+
+
 @transaction.atomic
-def leave_conversation(conversation_id: str, user: User) -> None:
+def leave_conversation(
+    conversation_id: str, user: User, statement: Statement | None = None
+) -> None:
+    """Leave; in members mode `statement` is the leaver's own signed leave."""
     membership = membership_of(conversation_id, user, lock=True)
+    membership.user = user
+    _record_departure(membership, statement, action=MembershipChange.Action.LEAVE, actor=user)
     _end_membership(
         membership, event="member.left", removed=False, reason=KeyEpoch.Reason.LEFT, trigger=None
     )
 
 
 @transaction.atomic
-def remove_member(conversation_id: str, owner: User, username: str) -> None:
+def remove_member(
+    conversation_id: str, owner: User, username: str, statement: Statement | None = None
+) -> None:
+    """Remove a member (owner only); in members mode `statement` is the owner's signed removal."""
     own = membership_of(conversation_id, owner, lock=True)
     if own.role != Membership.Role.OWNER:
         raise ChatError("not_owner", "Only the conversation's owner can remove members.")
@@ -205,6 +287,8 @@ def remove_member(conversation_id: str, owner: User, username: str) -> None:
     )
     if target is None or target.pk == own.pk:
         raise ChatError("not_member", f"{username} is not a member you can remove.")
+    target.conversation = own.conversation
+    _record_departure(target, statement, action=MembershipChange.Action.REMOVE, actor=owner)
     _end_membership(
         target, event="member.removed", removed=True, reason=KeyEpoch.Reason.REMOVED, trigger=owner
     )

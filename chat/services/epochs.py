@@ -1,5 +1,9 @@
 """Key epochs: a fresh AES-256 key whenever membership changes, keys change, or the
-rotation bound is reached, so a newcomer cannot read the past and a leaver the future."""
+rotation bound is reached, so a newcomer cannot read the past and a leaver the future.
+
+Every record is a signed chain link (cryptokit.encoding.distribution_record): the epoch it
+follows, the roster it starts or keeps, every member (with or without a key), and in
+members mode the member-signed statements it applies."""
 
 from django.conf import settings
 from django.db import transaction
@@ -8,17 +12,27 @@ from django.utils import timezone
 from accounts.models import User
 from chat.errors import ChatError
 from chat.events import publish_to_users
-from chat.models import Conversation, KeyEpoch, Membership, WrappedKey
+from chat.models import Conversation, KeyEpoch, Membership, MembershipChange, WrappedKey
 from chat.presence import online_among_sync
 from chat.serializers import epoch_json
+from chat.services.statements import pending_changes, statement_json, statement_of
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
+from keys.models import Certificate
 from keys.services import (
     active_encryption_certificates,
     require_usable_certificate,
     server_signer,
 )
 from securechat.jsonapi import b64
+
+# Reasons whose server-mode record changes the member list (starts a new roster).
+ROSTER_REASONS = {
+    KeyEpoch.Reason.CREATED,
+    KeyEpoch.Reason.JOINED,
+    KeyEpoch.Reason.LEFT,
+    KeyEpoch.Reason.REMOVED,
+}
 
 
 def current_member_ids(conversation: Conversation) -> list[int]:
@@ -29,7 +43,32 @@ def current_member_ids(conversation: Conversation) -> list[int]:
     )
 
 
-def _store_epoch(conversation, number, reason, signer, signer_serial, signature, wrapped) -> None:
+def member_keys(conversation: Conversation) -> list[tuple[int, str, Certificate | None]]:
+    """(user id, username, usable encryption certificate or None) of every current member,
+    sorted by username."""
+    members = dict(
+        Membership.objects.filter(conversation=conversation, left__isnull=True).values_list(
+            "user_id", "user__username"
+        )
+    )
+    certificates = active_encryption_certificates(list(members))
+    return sorted(
+        ((pk, name, certificates.get(pk)) for pk, name in members.items()), key=lambda m: m[1]
+    )
+
+
+def _store_epoch(
+    conversation: Conversation,
+    number: int,
+    reason: str,
+    *,
+    signer: str,
+    signer_serial: str,
+    signature: bytes,
+    wrapped: list[tuple[int, str, bytes]],
+    roster_epoch: int,
+    changes: list[MembershipChange],
+) -> None:
     """Persist an epoch and its wrapped keys, make it current, announce it after commit."""
     epoch = KeyEpoch.objects.create(
         conversation=conversation,
@@ -38,14 +77,24 @@ def _store_epoch(conversation, number, reason, signer, signer_serial, signature,
         signer=signer,
         signer_serial=signer_serial,
         signature=signature,
+        key_origin=conversation.key_origin,
+        previous_epoch=conversation.current_epoch,
+        roster_epoch=roster_epoch,
     )
     WrappedKey.objects.bulk_create(
         WrappedKey(epoch=epoch, member_id=user_id, certificate_serial=serial, wrapped_key=key)
         for user_id, serial, key in wrapped
     )
+    MembershipChange.objects.filter(pk__in=[c.pk for c in changes]).update(
+        state=MembershipChange.State.APPLIED, applied_in=epoch
+    )
     conversation.current_epoch = number
+    conversation.roster_epoch = roster_epoch
     conversation.pending_epoch = None
-    conversation.save(update_fields=["current_epoch", "pending_epoch"])
+    conversation.pending_asked = None
+    conversation.save(
+        update_fields=["current_epoch", "roster_epoch", "pending_epoch", "pending_asked"]
+    )
     publish_to_users(
         [user_id for user_id, _, _ in wrapped],
         {"type": "epoch.new", "epoch": epoch_json(epoch, conversation)},
@@ -53,61 +102,104 @@ def _store_epoch(conversation, number, reason, signer, signer_serial, signature,
 
 
 def _server_epoch(conversation: Conversation, number: int, reason: str) -> None:
-    member_ids = current_member_ids(conversation)
-    certificates = active_encryption_certificates(member_ids)
-    usernames = dict(User.objects.filter(pk__in=certificates).values_list("pk", "username"))
+    members = member_keys(conversation)
     key = wrapping.new_epoch_key()
     wrapped = [
-        (user_id, cert.serial, wrapping.oaep_encrypt(bytes(cert.spki_der), key))
-        for user_id, cert in certificates.items()
+        (pk, cert.serial, wrapping.oaep_encrypt(bytes(cert.spki_der), key))
+        if cert
+        else (pk, "", b"")
+        for pk, _, cert in members
     ]
     del key  # the plaintext key lives only for the wrapping above
+    names = {pk: name for pk, name, _ in members}
+    roster = number if reason in ROSTER_REASONS or number == 1 else conversation.roster_epoch
     serial, private_key = server_signer()
     record = encoding.distribution_record(
         conversation_id=str(conversation.id),
         epoch=number,
+        previous_epoch=conversation.current_epoch,
+        roster_epoch=roster,
         key_origin=Conversation.KeyOrigin.SERVER,
         signer="server",
         signer_serial=serial,
-        members=[(usernames[user_id], s, w) for user_id, s, w in wrapped],
+        members=[(names[pk], s, w) for pk, s, w in wrapped],
     )
     _store_epoch(
-        conversation, number, reason, "server", serial, signing.sign(private_key, record), wrapped
+        conversation,
+        number,
+        reason,
+        signer="server",
+        signer_serial=serial,
+        signature=signing.sign(private_key, record),
+        wrapped=wrapped,
+        roster_epoch=roster,
+        changes=[],
     )
+
+
+def _choose_key_maker(conversation: Conversation, trigger: User | None) -> int:
+    """The member asked to make the key: the one who triggered the change if online, else
+    the first online member by username, else (nobody online) the trigger or the first;
+    a member who connects later takes over a request whose member is offline."""
+    members = [pk for pk, _, _ in member_keys(conversation)]
+    online = online_among_sync(members)
+    if trigger is not None and trigger.pk in members and trigger.pk in online:
+        return trigger.pk
+    for pk in members:
+        if pk in online:
+            return pk
+    return trigger.pk if trigger is not None and trigger.pk in members else members[0]
 
 
 def _request_member_epoch(
     conversation: Conversation, number: int, reason: str, trigger: User | None
 ) -> None:
-    """Members mode: messages wait until a member's client submits the key. The member
-    who triggered the change is asked; if there is none (a leave, a revoked key) or they
-    are offline, every online member is, and the first valid answer wins."""
+    """Members mode: messages wait until the asked member's client submits the key."""
     conversation.pending_epoch = number
     conversation.pending_reason = reason
-    conversation.save(update_fields=["pending_epoch", "pending_reason"])
-    members = current_member_ids(conversation)
-    asked = [trigger.pk] if trigger is not None and trigger.pk in members else []
-    if not asked or not online_among_sync(asked):
-        asked = members
-    publish_to_users(asked, epoch_request_json(conversation, reason))
+    conversation.pending_asked_id = _choose_key_maker(conversation, trigger)
+    conversation.save(update_fields=["pending_epoch", "pending_reason", "pending_asked"])
+    publish_to_users([conversation.pending_asked_id], epoch_request_json(conversation))
 
 
-def epoch_request_json(conversation: Conversation, reason: str = "") -> dict:
-    member_ids = current_member_ids(conversation)
-    certificates = active_encryption_certificates(member_ids)
+@transaction.atomic
+def claim_key_request(conversation_id, user: User) -> dict | None:
+    """At connect: the pending key request of a members-mode conversation, if this user is
+    the member asked, or takes over from an asked member who is offline."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if conversation.pending_epoch is None or conversation.key_origin != "members":
+        return None
+    asked = conversation.pending_asked_id
+    if asked != user.pk and asked is not None and online_among_sync([asked]):
+        return None
+    if asked != user.pk:
+        conversation.pending_asked_id = user.pk
+        conversation.save(update_fields=["pending_asked"])
+    return epoch_request_json(conversation)
+
+
+def _next_roster(conversation: Conversation, number: int, changes: list) -> int:
+    return number if changes or conversation.current_epoch == 0 else conversation.roster_epoch
+
+
+def epoch_request_json(conversation: Conversation) -> dict:
+    changes = pending_changes(conversation)
     return {
         "type": "epoch.request",
         "conversation": str(conversation.id),
         "epoch": conversation.pending_epoch,
-        "reason": reason,
+        "previous_epoch": conversation.current_epoch,
+        "roster_epoch": _next_roster(conversation, conversation.pending_epoch, changes),
+        "reason": conversation.pending_reason,
         "members": [
             {
-                "username": cert.owner.username,
-                "serial": cert.serial,
-                "certificate": b64(cert.certificate_der),
+                "username": name,
+                "serial": cert.serial if cert else "",
+                "certificate": b64(cert.certificate_der) if cert else "",
             }
-            for cert in sorted(certificates.values(), key=lambda c: c.owner.username)
+            for _, name, cert in member_keys(conversation)
         ],
+        "changes": [statement_json(change) for change in changes],
     }
 
 
@@ -121,6 +213,26 @@ def start_epoch(conversation: Conversation, reason: str, trigger: User | None = 
         _request_member_epoch(conversation, number, reason, trigger)
 
 
+def _require_wrapped_keys(
+    members: list[tuple[str, str, bytes]], expected: list[tuple[int, str, Certificate | None]]
+) -> list[tuple[int, str, bytes]]:
+    """The submitted keys, if they give every current member (nobody else) a key of the
+    right size for their active certificate, and no key to a member without one."""
+    given = {username: (serial, key) for username, serial, key in members}
+    if len(given) != len(members) or set(given) != {name for _, name, _ in expected}:
+        raise ChatError("bad_distribution", "Every current member, and nobody else, is listed.")
+    wrapped = []
+    for pk, name, cert in expected:
+        serial, key = given[name]
+        if cert is None:
+            if serial or key:
+                raise ChatError("bad_distribution", f"{name} has no usable key to wrap for.")
+        elif serial != cert.serial or len(key) != (cert.key_size + 7) // 8:
+            raise ChatError("bad_distribution", f"{name}'s key is not for their certificate.")
+        wrapped.append((pk, serial, key))
+    return wrapped
+
+
 @transaction.atomic
 def submit_member_epoch(
     conversation_id: str,
@@ -131,9 +243,9 @@ def submit_member_epoch(
     signature: bytes,
     members: list[tuple[str, str, bytes]],
 ) -> int:
-    """Accept a members-mode key distribution if it gives exactly every current member
-    (with usable keys) a key for their active encryption certificate, signed by the
-    submitting member's own signing certificate."""
+    """Accept a members-mode key record from the member asked to make it, if it gives
+    exactly every current member a key and its signature covers the chain link and the
+    pending statements."""
     conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
     if (
         conversation is None
@@ -146,32 +258,65 @@ def submit_member_epoch(
         raise ChatError("bad_distribution", "The server makes this conversation's keys.")
     if conversation.pending_epoch != number:
         raise ChatError("stale_epoch", "No key is awaited for this epoch.")
+    if conversation.pending_asked_id != user.pk:
+        raise ChatError("not_asked", "Another member was asked to make this key.")
     certificate = require_usable_certificate(signer_serial, kind="signing", owner=user)
-    expected = {
-        cert.owner.username: (user_id, cert.serial)
-        for user_id, cert in active_encryption_certificates(
-            current_member_ids(conversation)
-        ).items()
-    }
-    given = {username: serial for username, serial, _ in members}
-    if len(given) != len(members) or given != {u: s for u, (_, s) in expected.items()}:
-        raise ChatError("bad_distribution", "Every current member, and nobody else, needs a key.")
-    record = encoding.distribution_record(
-        conversation_id=str(conversation.id),
-        epoch=number,
-        key_origin=Conversation.KeyOrigin.MEMBERS,
+    wrapped = _require_wrapped_keys(members, member_keys(conversation))
+    changes = pending_changes(conversation)
+    roster = _next_roster(conversation, number, changes)
+    try:
+        record = encoding.distribution_record(
+            conversation_id=str(conversation.id),
+            epoch=number,
+            previous_epoch=conversation.current_epoch,
+            roster_epoch=roster,
+            key_origin=Conversation.KeyOrigin.MEMBERS,
+            signer=user.username,
+            signer_serial=signer_serial,
+            members=members,
+            changes=[statement_of(c).signed_bytes(str(conversation.id)) for c in changes],
+        )
+        signing.verify(bytes(certificate.spki_der), signature, record)
+    except (CryptoError, ValueError):
+        raise ChatError("bad_distribution", "The distribution record's signature fails.") from None
+    _store_epoch(
+        conversation,
+        number,
+        conversation.pending_reason,
         signer=user.username,
         signer_serial=signer_serial,
-        members=members,
+        signature=signature,
+        wrapped=wrapped,
+        roster_epoch=roster,
+        changes=changes,
     )
-    try:
-        signing.verify(bytes(certificate.spki_der), signature, record)
-    except CryptoError:
-        raise ChatError("bad_distribution", "The distribution record's signature fails.") from None
-    wrapped = [(expected[u][0], s, w) for u, s, w in members]
-    reason = conversation.pending_reason
-    _store_epoch(conversation, number, reason, user.username, signer_serial, signature, wrapped)
     return number
+
+
+@transaction.atomic
+def report_unreadable_epoch(conversation_id: str, user: User, number: int) -> int | None:
+    """A member's key in the current members-mode epoch does not open (or its record does
+    not verify for them): the reporter, who is not its maker, is asked for a new key, once
+    per epoch, so no single member can leave the conversation without a working key.
+    Returns the epoch now awaited, or None when this epoch was already reported."""
+    conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+    if conversation is None or not Membership.objects.filter(
+        conversation=conversation, user=user, left__isnull=True
+    ):
+        raise ChatError("not_member", "You are not a member of this conversation.")
+    if conversation.key_origin != Conversation.KeyOrigin.MEMBERS:
+        raise ChatError("not_members_mode", "The server makes this conversation's keys.")
+    epoch = KeyEpoch.objects.filter(conversation=conversation, number=number).first()
+    if epoch is None or number != conversation.current_epoch or conversation.pending_epoch:
+        raise ChatError("stale_epoch", "Only the current, settled epoch can be reported.")
+    if epoch.signer == user.username:
+        raise ChatError("bad_distribution", "You made this key; make a new one by leaving.")
+    if epoch.reported:
+        return None
+    epoch.reported = True
+    epoch.save(update_fields=["reported"])
+    start_epoch(conversation, KeyEpoch.Reason.KEY_FAILED, trigger=user)
+    return conversation.pending_epoch
 
 
 def rotation_due(epoch: KeyEpoch) -> bool:
@@ -201,7 +346,14 @@ def readable_epoch_records(conversation_id: str, user: User, numbers: list[int])
     ).exists():
         raise ChatError("not_member", "You are not a member of this conversation.")
     conversation = Conversation.objects.get(pk=conversation_id)
-    found = KeyEpoch.objects.filter(
-        conversation=conversation, number__in=numbers, wrapped_keys__member=user
-    ).order_by("number")
+    found = (
+        KeyEpoch.objects.filter(
+            conversation=conversation,
+            number__in=numbers,
+            wrapped_keys__member=user,
+            wrapped_keys__certificate_serial__gt="",  # same row: listed with a key
+        )
+        .order_by("number")
+        .distinct()
+    )
     return [epoch_json(epoch, conversation) for epoch in found]

@@ -158,9 +158,9 @@ def _store_message(sender: User, message: OutgoingMessage) -> Accepted:
 def readable_epochs(conversation_id: str, user: User) -> list[int]:
     """Epochs the user held a key for: exactly the epochs they were a member in."""
     return list(
-        WrappedKey.objects.filter(epoch__conversation_id=conversation_id, member=user).values_list(
-            "epoch__number", flat=True
-        )
+        WrappedKey.objects.filter(epoch__conversation_id=conversation_id, member=user)
+        .exclude(certificate_serial="")  # listed without a key: not readable
+        .values_list("epoch__number", flat=True)
     )
 
 

@@ -5,7 +5,7 @@ from accounts.models import User
 from chat.models import Conversation
 from chat.serializers import invitation_json
 from chat.services.conversations import pending_invitations, presence_audience
-from chat.services.epochs import epoch_request_json
+from chat.services.epochs import claim_key_request
 from chat.services.messages import undelivered
 
 
@@ -19,7 +19,8 @@ def initial_state(user: User) -> tuple[dict[int, str], list[dict]]:
     ]
     awaiting_keys = Conversation.objects.filter(
         memberships__user=user, memberships__left__isnull=True, pending_epoch__isnull=False
-    )
-    events += [epoch_request_json(c, c.pending_reason) for c in awaiting_keys]
+    ).values_list("pk", flat=True)
+    requests = [claim_key_request(pk, user) for pk in awaiting_keys]
+    events += [request for request in requests if request is not None]
     events += [{"type": "message.new", "message": m} for m in undelivered(user)]
     return names, events

@@ -1,13 +1,20 @@
 """Build real keys, epoch keys and signed encrypted messages for service-level tests."""
 
+import hashlib
+import os
 import time
 import uuid
 from dataclasses import dataclass
 
 from accounts.models import User
-from chat.models import WrappedKey
+from chat.models import Conversation, WrappedKey
+from client.securechat_client.conversation import encode_body
+from chat.services import epochs
 from chat.services.messages import OutgoingMessage
+from chat.services.statements import pending_changes, statement_of
 from cryptokit import encoding, signing, wrapping
+from cryptokit.keys import spki_der
+from cryptokit.membership import Statement, new_nonce
 from keys.demo import certify_new_keys
 
 
@@ -58,7 +65,7 @@ def seal(
         sequence=sequence,
         timestamp_ms=timestamp,
     )
-    iv, ciphertext = wrapping.aes_gcm_encrypt(key, text.encode(), header)
+    iv, ciphertext = wrapping.aes_gcm_encrypt(key, encode_body(text), header)
     signed = encoding.message_signed_bytes(header=header, iv=iv, ciphertext=ciphertext)
     return OutgoingMessage(
         conversation_id=str(conversation_id),
@@ -70,4 +77,75 @@ def seal(
         iv=iv,
         ciphertext=ciphertext,
         signature=signing.sign(member.signing_key, signed),
+    )
+
+
+def sign_statement(
+    actor: Member, conversation: Conversation, action: str, subject: Member
+) -> Statement:
+    """`actor`'s signed membership statement about `subject`, against the current roster."""
+    conversation.refresh_from_db()
+    hashes = (b"", b"")
+    if action == "add":
+        hashes = tuple(
+            hashlib.sha256(spki_der(key.public_key())).digest()
+            for key in (subject.signing_key, subject.encryption_key)
+        )
+    unsigned = Statement(
+        action=action,
+        subject=subject.user.username,
+        actor=actor.user.username,
+        actor_serial=actor.signing_serial,
+        roster_epoch=conversation.roster_epoch,
+        nonce=new_nonce(),
+        signature=b"",
+        subject_signing_sha256=hashes[0],
+        subject_encryption_sha256=hashes[1],
+    )
+    signature = signing.sign(actor.signing_key, unsigned.signed_bytes(str(conversation.id)))
+    return Statement(**{**unsigned.__dict__, "signature": signature})
+
+
+def member_record(
+    maker: Member, conversation: Conversation, members: list[Member], *, garbage_for=()
+) -> tuple[list[tuple[str, str, bytes]], bytes]:
+    """(members, signature) of the pending members-mode epoch, made by `maker` as an honest
+    client would (a random 256-byte blob instead of the key for `garbage_for`)."""
+    conversation.refresh_from_db()
+    changes = pending_changes(conversation)
+    number = conversation.pending_epoch
+    key = wrapping.new_epoch_key()
+    wrapped = [
+        (
+            m.user.username,
+            m.encryption_serial,
+            os.urandom(256)
+            if m.user.username in garbage_for
+            else wrapping.oaep_encrypt(m.encryption_key.public_key(), key),
+        )
+        for m in members
+    ]
+    record = encoding.distribution_record(
+        conversation_id=str(conversation.id),
+        epoch=number,
+        previous_epoch=conversation.current_epoch,
+        roster_epoch=number if changes or number == 1 else conversation.roster_epoch,
+        key_origin="members",
+        signer=maker.user.username,
+        signer_serial=maker.signing_serial,
+        members=wrapped,
+        changes=[statement_of(c).signed_bytes(str(conversation.id)) for c in changes],
+    )
+    return wrapped, signing.sign(maker.signing_key, record)
+
+
+def submit_key(maker: Member, conversation: Conversation, members: list[Member], **kwargs) -> int:
+    wrapped, signature = member_record(maker, conversation, members, **kwargs)
+    return epochs.submit_member_epoch(
+        str(conversation.id),
+        maker.user,
+        number=conversation.pending_epoch,
+        signer_serial=maker.signing_serial,
+        signature=signature,
+        members=wrapped,
     )

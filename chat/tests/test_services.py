@@ -8,6 +8,7 @@ from accounts.models import User
 from chat.models import Conversation, KeyEpoch, Message, WrappedKey
 from chat.services import conversations, epochs, messages
 from chat.tests.factories import epoch_key, make_member, seal
+from client.securechat_client.conversation import encode_body
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
 from keys.services import revoke_own_keys
@@ -55,6 +56,8 @@ def test_the_distribution_record_verifies_with_the_server_certificate(team, conv
     record = encoding.distribution_record(
         conversation_id=str(conversation.id),
         epoch=1,
+        previous_epoch=0,
+        roster_epoch=1,
         key_origin="server",
         signer="server",
         signer_serial=epoch.signer_serial,
@@ -86,10 +89,9 @@ def test_a_message_is_stored_as_ciphertext_with_the_next_order(team, conversatio
         sequence=stored.sequence,
         timestamp_ms=stored.timestamp_ms,
     )
-    assert (
-        wrapping.aes_gcm_decrypt(key, bytes(stored.iv), bytes(stored.ciphertext), header)
-        == b"hi bob"
-    )
+    assert wrapping.aes_gcm_decrypt(
+        key, bytes(stored.iv), bytes(stored.ciphertext), header
+    ) == encode_body("hi bob")
 
 
 def test_a_retried_client_id_is_stored_once_and_acked_again(team, conversation):
@@ -232,7 +234,10 @@ def test_revoking_a_members_keys_rekeys_their_conversations(team, conversation):
     conversation.refresh_from_db()
     epoch = KeyEpoch.objects.get(conversation=conversation, number=conversation.current_epoch)
     assert epoch.reason == "key_revoked"
-    assert {w.member.username for w in epoch.wrapped_keys.all()} == {"alice"}
+    # bob stays a member, listed without a key: nothing new reaches his revoked key
+    keys = {w.member.username: w.certificate_serial for w in epoch.wrapped_keys.all()}
+    assert keys == {"alice": team["alice"].encryption_serial, "bob": ""}
+    assert epoch.wrapped_keys.get(member=team["bob"].user).wrapped_key == b""
 
 
 def test_delivery_receipts_are_batched_per_sender(
@@ -245,58 +250,3 @@ def test_delivery_receipts_are_batched_per_sender(
         assert messages.acknowledge_delivery(str(conversation.id), team["bob"].user, 3) == 3
     assert len(callbacks) == 1  # one message.delivered frame for alice, covering 1..3
     assert messages.undelivered(team["bob"].user) == []
-
-
-def test_members_mode_refuses_a_distribution_missing_a_member(team):
-    alice, bob = team["alice"], team["bob"]
-    conversation = conversations.create_conversation(alice.user, ["bob"], key_origin="members")
-    assert conversation.pending_epoch == 1
-    key = wrapping.new_epoch_key()
-    only_alice = [
-        (
-            "alice",
-            alice.encryption_serial,
-            wrapping.oaep_encrypt(alice.encryption_key.public_key(), key),
-        )
-    ]
-    record = encoding.distribution_record(
-        conversation_id=str(conversation.id),
-        epoch=1,
-        key_origin="members",
-        signer="alice",
-        signer_serial=alice.signing_serial,
-        members=only_alice,
-    )
-    assert refused(
-        "bad_distribution",
-        epochs.submit_member_epoch,
-        str(conversation.id),
-        alice.user,
-        number=1,
-        signer_serial=alice.signing_serial,
-        signature=signing.sign(alice.signing_key, record),
-        members=only_alice,
-    )
-    both = [
-        *only_alice,
-        ("bob", bob.encryption_serial, wrapping.oaep_encrypt(bob.encryption_key.public_key(), key)),
-    ]
-    record = encoding.distribution_record(
-        conversation_id=str(conversation.id),
-        epoch=1,
-        key_origin="members",
-        signer="alice",
-        signer_serial=alice.signing_serial,
-        members=both,
-    )
-    epochs.submit_member_epoch(
-        str(conversation.id),
-        alice.user,
-        number=1,
-        signer_serial=alice.signing_serial,
-        signature=signing.sign(alice.signing_key, record),
-        members=both,
-    )
-    conversation.refresh_from_db()
-    assert conversation.current_epoch == 1 and conversation.pending_epoch is None
-    assert Conversation.objects.get(pk=conversation.pk).epochs.get(number=1).signer == "alice"

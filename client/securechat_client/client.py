@@ -2,6 +2,8 @@
 certificates against the CA, key records, message signatures, replays."""
 
 import asyncio
+import datetime as dt
+import hashlib
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import dsa
@@ -13,8 +15,14 @@ from client.securechat_client.http import HttpSession
 from client.securechat_client.keystore import KeyPair, generate_key_pair, save_private_keys
 from client.securechat_client.trust import TrustStore, public_spki
 from cryptokit import encoding, signing, wrapping
+from cryptokit.errors import CryptoError
 from cryptokit.keys import spki_der
+from cryptokit.membership import MembershipError, Statement, new_nonce
 from cryptokit.pop import answer_challenge
+
+# Trust failures of a members-mode record that the server can repair by asking another
+# member for a new key (protocol.md §5.4); anything else is refused and only reported.
+REPORTABLE = {"key_does_not_open", "bad_distribution"}
 
 SERVER_NAME = "SecureChat server"
 
@@ -36,6 +44,7 @@ class ChatClient:
         self.changed = asyncio.Condition()
         self.problems: list[Exception] = []  # refused records and failures, for the user to see
         self.pump: asyncio.Task | None = None
+        self.intended: dict[str, frozenset[str]] = {}  # members I asked for at creation
 
     # --- HTTP: login, trust, keys -------------------------------------------------
 
@@ -102,7 +111,10 @@ class ChatClient:
         self.pump = asyncio.create_task(self._pump())
         listed = await self.connection.request("conversation.list")
         for conversation in listed["conversations"]:
-            self._track(conversation)
+            try:
+                self._track(conversation)
+            except TrustError as problem:  # e.g. origin_changed: shown, never applied
+                self.problems.append(problem)
 
     async def close(self) -> None:
         if self.pump:
@@ -118,8 +130,8 @@ class ChatClient:
         state = self.conversations.setdefault(
             conversation["id"], ConversationState(conversation["id"])
         )
-        state.key_origin = conversation["key_origin"]
-        state.created_by = conversation["created_by"]
+        state.fix_key_origin(conversation["key_origin"])  # refuses a changed origin
+        state.created_by = state.created_by or conversation["created_by"]
         state.last_sequence = max(state.last_sequence, conversation.get("my_last_sequence", 0))
         state.known_members = [m["username"] for m in conversation["members"]]
         return state
@@ -143,66 +155,235 @@ class ChatClient:
     async def _handle(self, event: dict) -> None:
         kind = event["type"]
         if kind == "conversation.created":
-            self._track(event["conversation"])
+            self._track(event["details"])
         elif kind == "epoch.new":
             await self._accept_epoch(event["epoch"])
         elif kind == "epoch.request":
             await self._make_epoch(event)
 
-    async def _accept_epoch(self, record: dict) -> None:
+    async def _accept_epoch(self, record: dict, *, live: bool = True) -> None:
+        """Verify a key record with every check (protocol.md §5) and keep my key from it;
+        a members-mode record whose key does not reach me is reported, so the server asks
+        another member for a new one."""
         state = self.conversations.setdefault(
             record["conversation"], ConversationState(record["conversation"])
         )
+        try:
+            await self._verify_and_accept(state, record)
+        except TrustError as problem:
+            if live and problem.code in REPORTABLE and state.key_origin == "members":
+                await self._report(state, record["epoch"])
+            raise
+
+    async def _verify_and_accept(self, state: ConversationState, record: dict) -> None:
+        at = _stored_at(record.get("created"))
+        if record["key_origin"] == "members" and record["previous_epoch"]:
+            await self._fill_chain(state, record["epoch"], record["previous_epoch"])
         if record["signer"] == "server":
             body, certificate = await self.trust.certificate(
-                self.http, record["signer_serial"], username=SERVER_NAME, kind="signing"
+                self.http, record["signer_serial"], username=SERVER_NAME, kind="signing", at=at
             )
             if body["kind"] != "server-signing":
                 raise TrustError("bad_distribution", "Not signed by the server's key.")
+            statements = []
         else:
             body, certificate = await self.trust.certificate(
-                self.http, record["signer_serial"], username=record["signer"], kind="signing"
+                self.http, record["signer_serial"], username=record["signer"], kind="signing", at=at
             )
+            if body["kind"] != "signing":
+                raise TrustError("bad_distribution", "Not signed by a member's signing key.")
+            self.trust.check_pin(record["signer"], "signing", public_spki(certificate))
+            statements = await self._verified_statements(state.id, record.get("changes", []))
+            await self._check_wrap_targets(record["members"], statements, at=at)
         state.accept_epoch(
             record,
             me=self.username,
             my_encryption_key=self.keys.encryption_key,
             signer_public_key=certificate.public_key(),
             signer_is_server=record["signer"] == "server",
+            statements=statements,
         )
 
+    async def _fill_chain(self, state: ConversationState, epoch: int, previous: int) -> None:
+        """Fetch the records between the newest I verified and `epoch`, oldest first, so
+        every record is checked against the one it follows."""
+        newest = state.newest
+        if newest is None or previous in state.epochs or epoch <= newest.number:
+            return
+        missing = [n for n in range(newest.number + 1, epoch) if n not in state.epochs][-50:]
+        if missing:
+            listed = await self.request("epoch.get", conversation=state.id, epochs=missing)
+            for link in listed["epochs"]:
+                if link["epoch"] not in state.epochs:
+                    await self._verify_and_accept(state, link)
+
+    async def _verified_statements(self, conversation_id: str, given: list[dict]) -> list:
+        """Membership statements whose signer's certificate and pinned key check out."""
+        statements = []
+        for data in given:
+            try:
+                statement = Statement.from_json(data)
+                data_bytes = statement.signed_bytes(conversation_id)
+            except (MembershipError, ValueError):
+                raise TrustError("bad_statement", "A membership statement is malformed.") from None
+            body, certificate = await self.trust.certificate(
+                self.http, statement.actor_serial, username=statement.actor, kind="signing"
+            )
+            if body["kind"] != "signing":
+                raise TrustError("bad_statement", "Not signed with a signing key.")
+            self.trust.check_pin(statement.actor, "signing", public_spki(certificate))
+            try:
+                signing.verify(certificate.public_key(), statement.signature, data_bytes)
+            except CryptoError:
+                raise TrustError("bad_statement", "A statement's signature fails.") from None
+            statements.append(statement)
+        return statements
+
+    async def _check_wrap_targets(self, members: list[dict], statements: list, *, at=None) -> dict:
+        """Each key of a members-mode record goes to the member's own certified encryption
+        key: the key an addition names, else the key pinned for that member.
+        Returns username -> the verified x509 certificate."""
+        added = {s.subject: s for s in statements if s.action == "add"}
+        verified = {}
+        for member in members:
+            if not member["serial"]:
+                continue  # listed without a key: nothing is sent to them
+            name = member["username"]
+            body, certificate = await self.trust.certificate(
+                self.http, member["serial"], username=name, kind="encryption", at=at
+            )
+            spki = public_spki(certificate)
+            if body["kind"] != "encryption":
+                raise TrustError("bad_distribution", f"{name}'s key is not an encryption key.")
+            if name in added and hashlib.sha256(spki).digest() != (
+                added[name].subject_encryption_sha256
+            ):
+                raise TrustError("bad_distribution", f"{name}'s key is not the one invited.")
+            self.trust.check_pin(name, "encryption", spki)
+            verified[name] = certificate
+        return verified
+
+    async def _intended_members(self, state: ConversationState) -> frozenset[str] | None:
+        """Epoch 1 of a conversation I created goes to the members I named; the request
+        may overtake the reply that tells me the id, so wait for it briefly."""
+        if state.created_by != self.username:
+            return None
+
+        async def named() -> frozenset[str]:
+            async with self.changed:
+                await self.changed.wait_for(lambda: state.id in self.intended)
+                return self.intended[state.id]
+
+        try:
+            return await asyncio.wait_for(named(), 10)
+        except TimeoutError:
+            return None
+
+    async def _report(self, state: ConversationState, epoch: int) -> None:
+        """Tell the server my key in the current epoch is unusable; it asks me for a new one."""
+        try:
+            await self.request("epoch.report", conversation=state.id, epoch=epoch)
+        except ProtocolError as refused:
+            self.problems.append(refused)
+
     async def _make_epoch(self, request: dict) -> None:
-        """Members mode: make the next key here, wrap it for each verified member."""
-        key = wrapping.new_epoch_key()
-        members = []
+        """Members mode: make the next key here, for exactly the members the rule allows
+        (the same check every receiver applies), wrap it for each member's pinned key."""
+        state = self.conversations.setdefault(
+            request["conversation"], ConversationState(request["conversation"])
+        )
+        state.fix_key_origin("members")
+        epoch, previous = request["epoch"], request["previous_epoch"]
+        if previous:
+            await self._fill_chain(state, epoch, previous)
+        statements = await self._verified_statements(state.id, request["changes"])
+        expected, roster = state.expected_transition(
+            epoch=epoch, previous=previous, signer=self.username, statements=statements
+        )
+        if previous == 0:
+            expected = await self._intended_members(state)
+        if expected is None or roster is None:
+            raise TrustError("chain_gap", "I cannot check who may have this key.")
+        listed = frozenset(m["username"] for m in request["members"])
+        if listed != expected:
+            extra, missing = sorted(listed - expected), sorted(expected - listed)
+            raise TrustError(
+                "members_mismatch",
+                f"Asked to give a key to {extra or 'nobody more'} and not to "
+                f"{missing or 'nobody'} without a member's signature.",
+            )
         for member in request["members"]:
-            certificate = self.trust.verify_certificate(
-                unb64(member["certificate"]), username=member["username"], kind="encryption"
-            )
-            self.trust.check_not_revoked(member["serial"])
-            members.append(
-                (
-                    member["username"],
-                    member["serial"],
-                    wrapping.oaep_encrypt(certificate.public_key(), key),
+            if member["serial"]:
+                certificate = self.trust.verify_certificate(
+                    unb64(member["certificate"]), username=member["username"], kind="encryption"
                 )
-            )
+                if f"{certificate.serial_number:x}" != member["serial"]:
+                    raise TrustError("bad_distribution", "A certificate does not match its serial.")
+                self.trust.check_not_revoked(member["serial"])
+        targets = await self._check_wrap_targets(request["members"], statements)
+        key = wrapping.new_epoch_key()
+        members = [
+            (name, m["serial"], wrapping.oaep_encrypt(targets[name].public_key(), key))
+            if m["serial"]
+            else (name, "", b"")
+            for m in request["members"]
+            for name in [m["username"]]
+        ]
         record = encoding.distribution_record(
-            conversation_id=request["conversation"],
-            epoch=request["epoch"],
+            conversation_id=state.id,
+            epoch=epoch,
+            previous_epoch=previous,
+            roster_epoch=roster,
             key_origin="members",
             signer=self.username,
             signer_serial=self.keys.signing_serial,
             members=members,
+            changes=[s.signed_bytes(state.id) for s in statements],
         )
         await self.request(
             "epoch.submit",
-            conversation=request["conversation"],
-            epoch=request["epoch"],
+            conversation=state.id,
+            epoch=epoch,
             signer_serial=self.keys.signing_serial,
             signature=b64(signing.sign(self.keys.signing_key, record)),
             members=[{"username": u, "serial": s, "wrapped_key": b64(w)} for u, s, w in members],
         )
+
+    def sign_statement(
+        self, conversation_id: str, action: str, subject: str, key_hashes=(b"", b"")
+    ) -> Statement:
+        """A membership statement signed by me, against the roster I verified last."""
+        state = self.state(conversation_id)
+        statement = Statement(
+            action=action,
+            subject=subject,
+            actor=self.username,
+            actor_serial=self.keys.signing_serial,
+            roster_epoch=state.roster_epoch,
+            nonce=new_nonce(),
+            signature=b"",
+            subject_signing_sha256=key_hashes[0],
+            subject_encryption_sha256=key_hashes[1],
+        )
+        signature = signing.sign(self.keys.signing_key, statement.signed_bytes(conversation_id))
+        return Statement(**{**statement.__dict__, "signature": signature})
+
+    async def checked_keys_of(self, username: str) -> tuple[bytes, bytes]:
+        """SHA-256 of `username`'s signing and encryption SPKIs, certified by our CA and
+        consistent with my pins (pinned now if first seen): what an invitation names."""
+        body = await self.http.get_json(f"/api/keys/users/{username}/")
+        hashes = []
+        for kind in ("signing", "encryption"):
+            if kind not in body:
+                raise TrustError("no_active_keys", f"{username} has no {kind} key.")
+            certificate = self.trust.verify_certificate(
+                unb64(body[kind]["certificate"]), username=username, kind=kind
+            )
+            self.trust.check_not_revoked(f"{certificate.serial_number:x}")
+            spki = public_spki(certificate)
+            self.trust.check_pin(username, kind, spki)
+            hashes.append(hashlib.sha256(spki).digest())
+        return hashes[0], hashes[1]
 
     async def next_event(
         self, type_: str | None = None, *, timeout: float = 10, predicate=None
@@ -251,18 +432,40 @@ class ChatClient:
         reply = await self.request(
             "conversation.create", usernames=usernames, title=title, key_origin=key_origin
         )
-        conversation_id = reply["conversation"]["id"]
-        self._track(reply["conversation"])
+        conversation_id = reply["conversation"]
+        # Remembered before the key request can arrive: epoch 1 goes to exactly these.
+        async with self.changed:
+            self.intended[conversation_id] = frozenset([self.username, *usernames])
+            self.changed.notify_all()
+        self._track(reply["details"])
         await self.wait_for_epoch(conversation_id, 1)
         return conversation_id
 
+    async def _statement_fields(self, conversation_id: str, action: str, subject: str) -> dict:
+        """The `statement` a members-mode membership request carries (none in server mode)."""
+        if self.state(conversation_id).key_origin != "members":
+            return {}
+        hashes = await self.checked_keys_of(subject) if action == "add" else (b"", b"")
+        return {
+            "statement": self.sign_statement(conversation_id, action, subject, hashes).to_json()
+        }
+
     async def invite(self, conversation_id: str, username: str) -> int:
-        reply = await self.request("invite.send", conversation=conversation_id, username=username)
+        fields = await self._statement_fields(conversation_id, "add", username)
+        reply = await self.request(
+            "invite.send", conversation=conversation_id, username=username, **fields
+        )
         return reply["invitation"]["id"]
+
+    async def remove_member(self, conversation_id: str, username: str) -> None:
+        fields = await self._statement_fields(conversation_id, "remove", username)
+        await self.request(
+            "member.remove", conversation=conversation_id, username=username, **fields
+        )
 
     async def accept_invitation(self, invitation_id: int) -> str:
         reply = await self.request("invite.accept", invitation=invitation_id)
-        joined = reply["conversation"]
+        joined = reply["details"]
         state = self._track(joined)
         await self.wait_for_epoch(state.id, joined["epoch"] + (1 if joined["epoch_pending"] else 0))
         return state.id
@@ -271,7 +474,8 @@ class ChatClient:
         await self.request("invite.decline", invitation=invitation_id)
 
     async def leave(self, conversation_id: str) -> None:
-        await self.request("conversation.leave", conversation=conversation_id)
+        fields = await self._statement_fields(conversation_id, "leave", self.username)
+        await self.request("conversation.leave", conversation=conversation_id, **fields)
 
     async def send_text(self, conversation_id: str, text: str) -> dict:
         body = self.state(conversation_id).encrypt(
@@ -285,11 +489,15 @@ class ChatClient:
     async def open_message(self, message: dict, *, check_replay: bool = True) -> DecryptedMessage:
         """Verify the sender's certificate and signature, then decrypt."""
         body, certificate = await self.trust.certificate(
-            self.http, message["sender_serial"], username=message["sender"], kind="signing"
+            self.http,
+            message["sender_serial"],
+            username=message["sender"],
+            kind="signing",
+            at=_stored_at(message.get("sent_at")),
         )
         if body["kind"] != "signing":
             raise TrustError("untrusted_certificate", "Not a signing certificate.")
-        self.trust.pin(message["sender"], public_spki(certificate))
+        self.trust.check_pin(message["sender"], "signing", public_spki(certificate))
         state = self.conversations[message["conversation"]]
         if message["epoch"] not in state.epoch_keys:
             await self.fetch_epochs(state.id, [message["epoch"]])
@@ -305,7 +513,7 @@ class ChatClient:
     async def fetch_epochs(self, conversation_id: str, numbers: list[int]) -> None:
         listed = await self.request("epoch.get", conversation=conversation_id, epochs=numbers)
         for record in listed["epochs"]:
-            await self._accept_epoch(record)
+            await self._accept_epoch(record, live=False)
 
     async def receive_text(
         self, conversation_id: str | None = None, timeout: float = 10
@@ -345,3 +553,9 @@ class ChatClient:
             except TrustError as problem:
                 opened.append(problem)
         return opened
+
+
+def _stored_at(text: str | None) -> dt.datetime | None:
+    """The server's storage time of a record or message: certificates are checked as of
+    then, so history signed before a certificate expired still verifies."""
+    return dt.datetime.fromisoformat(text) if text else None

@@ -1,7 +1,10 @@
-"""One conversation as this client sees it: verified epoch keys and member lists,
-encryption and decryption, replay and duplicate detection. Pure logic, no I/O."""
+"""One conversation as this client sees it: the verified chain of key records (who was a
+member in each epoch), epoch keys, encryption and decryption, replay and duplicate
+detection. Pure logic, no I/O: certificates, pins and statement signatures are checked
+by the caller (client.py) before it hands records and statements in here."""
 
 import base64
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -9,6 +12,9 @@ from dataclasses import dataclass, field
 from client.securechat_client.errors import TrustError
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
+from cryptokit.membership import MembershipError, Statement, next_members
+
+BODY_VERSION = 1
 
 
 def b64(data: bytes) -> str:
@@ -17,6 +23,23 @@ def b64(data: bytes) -> str:
 
 def unb64(text: str) -> bytes:
     return base64.b64decode(text)
+
+
+def encode_body(text: str) -> bytes:
+    """The plaintext of a message: a versioned JSON object, UTF-8 (protocol.md §3.3)."""
+    return json.dumps({"v": BODY_VERSION, "text": text}, ensure_ascii=False).encode()
+
+
+def decode_body(plaintext: bytes) -> str:
+    try:
+        body = json.loads(plaintext.decode())
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise TrustError("bad_body", "The decrypted message is not a JSON body.") from None
+    if not isinstance(body, dict) or body.get("v") != BODY_VERSION:
+        raise TrustError("bad_body", "Unknown message body version.")
+    if not isinstance(body.get("text"), str):
+        raise TrustError("bad_body", "The message body has no text.")
+    return body["text"]
 
 
 @dataclass(frozen=True)
@@ -30,70 +53,188 @@ class DecryptedMessage:
     sequence: int
 
 
+@dataclass(frozen=True)
+class EpochView:
+    """What this client verified about one epoch."""
+
+    number: int
+    previous: int
+    roster: int
+    signer: str
+    members: frozenset[str]  # every member, with or without a key
+    keyed: dict  # username -> encryption serial, for members given a key
+
+
 @dataclass
 class ConversationState:
     id: str
-    key_origin: str = "server"
+    key_origin: str | None = None  # fixed once known: never changes for a conversation
     created_by: str = ""
+    owner: str = ""  # the signer of the first record, once verified
     known_members: list[str] = field(default_factory=list)  # as the server listed them
+    epochs: dict[int, EpochView] = field(default_factory=dict)
     epoch_keys: dict[int, bytes] = field(default_factory=dict)
-    epoch_members: dict[int, list[str]] = field(default_factory=dict)
     last_sequence: int = 0
     last_order: int = 0
     seen_orders: set[int] = field(default_factory=set)
     sender_sequences: dict[str, int] = field(default_factory=dict)
 
-    def accept_epoch(
-        self, record: dict, *, me: str, my_encryption_key, signer_public_key, signer_is_server: bool
-    ) -> None:
-        """Verify a distribution record (protocol.md §4.2 epoch) and keep my key from it."""
-        members = [(m["username"], m["serial"], unb64(m["wrapped_key"])) for m in record["members"]]
-        data = encoding.distribution_record(
-            conversation_id=record["conversation"],
-            epoch=record["epoch"],
-            key_origin=record["key_origin"],
-            signer=record["signer"],
-            signer_serial=record["signer_serial"],
-            members=members,
-        )
+    # --- the key-origin and membership rules (protocol.md §5) ---------------------
+
+    def fix_key_origin(self, origin: str) -> None:
+        """The first origin this client hears of is the conversation's for good."""
+        if self.key_origin is None:
+            self.key_origin = origin
+        elif origin != self.key_origin:
+            raise TrustError(
+                "origin_changed",
+                f"This conversation's keys come from its {self.key_origin}; "
+                f"a record claims {origin}.",
+            )
+
+    @property
+    def newest(self) -> EpochView | None:
+        return self.epochs[max(self.epochs)] if self.epochs else None
+
+    @property
+    def roster_epoch(self) -> int:
+        """The roster a new membership statement is made against."""
+        return self.newest.roster if self.newest else 0
+
+    def expected_transition(
+        self, *, epoch: int, previous: int, signer: str, statements: list[Statement]
+    ) -> tuple[frozenset[str] | None, int | None]:
+        """(the members and roster a members-mode record must name, from the records this
+        client verified), or (None, None) when this client has no previous record to
+        check against: its first record, trusted on first use. Refuses a signer who may
+        not make the key."""
+        if previous == 0:
+            if epoch != 1 or statements:
+                raise TrustError("bad_distribution", "Only epoch 1 starts a chain.")
+            if signer != (self.owner or self.created_by):
+                raise TrustError("signer_not_member", f"{signer} did not create it.")
+            return None, 1
+        before = self.epochs.get(previous)
+        if before is None:
+            if self.newest is not None and epoch > self.newest.number:
+                # The caller fetches missing links first; still missing means a gap.
+                raise TrustError("chain_gap", f"Epoch {epoch} follows one I never saw.")
+            return None, None  # an old record, before this client's first: for reading
+        forks = [
+            n
+            for n, view in self.epochs.items()
+            if n != epoch and (previous < n < epoch or view.previous == previous)
+        ]
+        if forks:
+            raise TrustError("chain_gap", f"Epoch {epoch} forks the chain I verified.")
         try:
+            members = next_members(
+                before.members,
+                owner=self.owner or self.created_by,
+                roster_epoch=before.roster,
+                statements=statements,
+            )
+        except MembershipError as exc:
+            raise TrustError(exc.code, str(exc)) from None
+        departed = before.members - members
+        if signer not in before.members or signer in departed:
+            raise TrustError("signer_not_member", f"{signer} may not make this key.")
+        return members, (epoch if statements else before.roster)
+
+    def accept_epoch(
+        self,
+        record: dict,
+        *,
+        me: str,
+        my_encryption_key,
+        signer_public_key,
+        signer_is_server: bool,
+        statements: list[Statement] = (),
+    ) -> None:
+        """Verify a distribution record (protocol.md §4.2 epoch) and keep my key from it.
+        `statements` are its membership statements, their signatures already checked."""
+        self.fix_key_origin(record["key_origin"])
+        members = [
+            (m["username"], m["serial"], unb64(m["wrapped_key"]) if m["serial"] else b"")
+            for m in record["members"]
+        ]
+        try:
+            data = encoding.distribution_record(
+                conversation_id=record["conversation"],
+                epoch=record["epoch"],
+                previous_epoch=record["previous_epoch"],
+                roster_epoch=record["roster_epoch"],
+                key_origin=record["key_origin"],
+                signer=record["signer"],
+                signer_serial=record["signer_serial"],
+                members=members,
+                changes=[s.signed_bytes(self.id) for s in statements],
+            )
             signing.verify(signer_public_key, unb64(record["signature"]), data)
-        except CryptoError:
+        except (CryptoError, ValueError):
             raise TrustError("bad_distribution", "The key record's signature fails.") from None
+        names = frozenset(username for username, _, _ in members)
         if record["key_origin"] == "server":
             if record["signer"] != "server" or not signer_is_server:
                 raise TrustError("bad_distribution", "A server-mode key must come from the server.")
         else:
-            self._check_member_signer(record["signer"], record["epoch"], me)
-        self.key_origin = record["key_origin"]
-        self.epoch_members[record["epoch"]] = [username for username, _, _ in members]
-        mine = [wrapped for username, _, wrapped in members if username == me]
+            self._check_members_record(record, names, statements)
+        view = EpochView(
+            number=record["epoch"],
+            previous=record["previous_epoch"],
+            roster=record["roster_epoch"],
+            signer=record["signer"],
+            members=names,
+            keyed={username: serial for username, serial, _ in members if serial},
+        )
+        known = self.epochs.get(view.number)
+        if known is not None and known != view:
+            raise TrustError("bad_distribution", f"Two different records for epoch {view.number}.")
+        mine = [wrapped for username, serial, wrapped in members if username == me and serial]
+        key = None
         if mine:
             try:
-                self.epoch_keys[record["epoch"]] = wrapping.oaep_decrypt(my_encryption_key, mine[0])
+                key = wrapping.oaep_decrypt(my_encryption_key, mine[0])
             except CryptoError:
-                raise TrustError("bad_distribution", "My wrapped key does not open.") from None
+                raise TrustError("key_does_not_open", "My wrapped key does not open.") from None
+        self.epochs[view.number] = view
+        if record["epoch"] == 1 and record["key_origin"] == "members":
+            self.owner = record["signer"]
+        if key is not None:
+            self.epoch_keys[view.number] = key
 
-    def _check_member_signer(self, signer: str, number: int, me: str) -> None:
-        """Members mode: only a current member may hand out the next key, so the server
-        cannot add someone silently. Current = the members of the newest epoch this
-        client verified; for epoch 1 the creator; for a newcomer's first epoch, the
-        members the server listed when it joined (it has nothing better)."""
-        earlier = [n for n in self.epoch_members if n < number]
-        if earlier:
-            current = self.epoch_members[max(earlier)]
-        elif number == 1:
-            current = [self.created_by]
-        else:
-            current = [m for m in self.known_members if m != me]
-        if signer not in current:
-            raise TrustError("signer_not_member", f"{signer} is not a member who may add keys.")
+    def _check_members_record(
+        self, record: dict, names: frozenset[str], statements: list[Statement]
+    ) -> None:
+        if record["signer"] == "server":
+            raise TrustError("bad_distribution", "The server cannot make a members-mode key.")
+        expected, roster = self.expected_transition(
+            epoch=record["epoch"],
+            previous=record["previous_epoch"],
+            signer=record["signer"],
+            statements=statements,
+        )
+        if expected is not None and names != expected:
+            extra, missing = sorted(names - expected), sorted(expected - names)
+            raise TrustError(
+                "members_mismatch",
+                f"Epoch {record['epoch']} adds {extra or 'nobody'} and drops "
+                f"{missing or 'nobody'} without a member's signature.",
+            )
+        if roster is not None and record["roster_epoch"] != roster:
+            raise TrustError("bad_distribution", "The record's roster does not follow.")
+        if record["signer"] not in names:
+            raise TrustError("signer_not_member", f"{record['signer']} is not a member.")
 
     @property
     def current_epoch(self) -> int:
         return max(self.epoch_keys) if self.epoch_keys else 0
 
-    def encrypt(self, text: str, *, sender: str, signing_key, signing_serial: str) -> dict:
+    # --- messages -----------------------------------------------------------------
+
+    def encrypt(
+        self, text: str, *, sender: str, signing_key, signing_serial: str, client_id: str = ""
+    ) -> dict:
         """A `message.send` body for `text` under the newest epoch key."""
         epoch = self.current_epoch
         if not epoch:
@@ -108,11 +249,11 @@ class ConversationState:
             sequence=self.last_sequence,
             timestamp_ms=timestamp,
         )
-        iv, ciphertext = wrapping.aes_gcm_encrypt(self.epoch_keys[epoch], text.encode(), header)
+        iv, ciphertext = wrapping.aes_gcm_encrypt(self.epoch_keys[epoch], encode_body(text), header)
         signed = encoding.message_signed_bytes(header=header, iv=iv, ciphertext=ciphertext)
         return {
             "conversation": self.id,
-            "client_id": str(uuid.uuid4()),
+            "client_id": client_id or str(uuid.uuid4()),
             "epoch": epoch,
             "sequence": self.last_sequence,
             "timestamp_ms": timestamp,
@@ -130,6 +271,9 @@ class ConversationState:
         sender, sequence = message["sender"], message["sequence"]
         if sequence <= self.sender_sequences.get(sender, 0):
             raise TrustError("replayed", f"{sender} already used sequence {sequence}.")
+        view = self.epochs.get(message["epoch"])
+        if view is not None and sender not in view.members:
+            raise TrustError("not_member", f"{sender} was not a member in epoch {view.number}.")
         header = encoding.message_header(
             conversation_id=self.id,
             epoch=message["epoch"],
@@ -151,6 +295,7 @@ class ConversationState:
             plaintext = wrapping.aes_gcm_decrypt(key, iv, ciphertext, header)
         except CryptoError as exc:
             raise TrustError("decrypt_failed", str(exc)) from None
+        text = decode_body(plaintext)
         self.sender_sequences[sender] = sequence
         self.seen_orders.add(message["order"])
         self.last_order = max(self.last_order, message["order"])
@@ -159,7 +304,7 @@ class ConversationState:
             message["order"],
             message["epoch"],
             sender,
-            plaintext.decode(),
+            text,
             message["timestamp_ms"],
             sequence,
         )

@@ -42,7 +42,7 @@ def issue(ca, username, *, signing=True, days=10):
         .issuer_name(ca_cert.subject)
         .public_key(subject_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_before(now - dt.timedelta(days=2))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(key_usage(signing=signing), critical=True)
         .sign(ca_key, hashes.SHA256())
@@ -112,3 +112,39 @@ def test_a_revoked_serial_is_refused(store):
     with pytest.raises(TrustError) as refusal:
         store.check_not_revoked("abc")
     assert refusal.value.code == "certificate_revoked"
+
+
+def test_signing_and_encryption_keys_are_pinned_apart(store):
+    signing_spki = spki_der(ed25519.Ed25519PrivateKey.generate().public_key())
+    encryption_spki = spki_der(ed25519.Ed25519PrivateKey.generate().public_key())
+    store.check_pin("bob", "signing", signing_spki)
+    store.check_pin("bob", "encryption", encryption_spki)
+    with pytest.raises(TrustError) as refusal:
+        store.check_pin("bob", "encryption", signing_spki)
+    assert refusal.value.code == "key_changed" and refusal.value.kind == "encryption"
+
+
+def test_an_older_pins_file_of_signing_fingerprints_still_counts(ca, tmp_path):
+    from cryptokit.fingerprints import fingerprint
+
+    key = spki_der(ed25519.Ed25519PrivateKey.generate().public_key())
+    path = tmp_path / "pins.json"
+    path.write_text(f'{{"carol": "{fingerprint(key)}"}}')
+    later = TrustStore([ca[1].public_bytes(serialization.Encoding.DER)], pins_path=path)
+    later.check_pin("carol", "signing", key)
+    with pytest.raises(TrustError):
+        later.check_pin(
+            "carol", "signing", spki_der(ed25519.Ed25519PrivateKey.generate().public_key())
+        )
+
+
+def test_an_expired_certificate_verifies_what_it_signed_while_valid(store, ca):
+    expired = issue(ca, "alice", days=-1)  # valid from two days ago until yesterday
+    with pytest.raises(TrustError):
+        store.verify_certificate(expired, username="alice", kind="signing")
+    two_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=1, hours=12)
+    assert store.verify_certificate(expired, username="alice", kind="signing", at=two_days_ago)
+    with pytest.raises(TrustError):  # a claimed time in the future counts as now
+        store.verify_certificate(
+            expired, username="alice", kind="signing", at=two_days_ago + dt.timedelta(days=9)
+        )

@@ -23,9 +23,23 @@ MEMBERS = [
 RECORD = {
     "conversation_id": HEADER["conversation_id"],
     "epoch": 3,
+    "previous_epoch": 2,
+    "roster_epoch": 2,
     "key_origin": "members",
     "signer": "alice",
     "signer_serial": "0a",
+}
+STATEMENT = {
+    "conversation_id": HEADER["conversation_id"],
+    "key_origin": "members",
+    "roster_epoch": 2,
+    "action": "add",
+    "subject": "dave",
+    "subject_signing_sha256": b"s" * 32,
+    "subject_encryption_sha256": b"e" * 32,
+    "actor": "alice",
+    "actor_serial": "0a",
+    "nonce": b"n" * 16,
 }
 
 
@@ -100,10 +114,12 @@ def test_serials_must_be_lowercase_hex(serial):
 def test_distribution_record_fields_in_order():
     record = encoding.distribution_record(**RECORD, members=MEMBERS)
     assert fields(record) == [
-        b"securechat.epoch.v1",
-        u64(1),
+        b"securechat.epoch.v2",
+        u64(2),
         RECORD["conversation_id"].encode(),
         u64(3),
+        u64(2),
+        u64(2),
         b"members",
         b"alice",
         b"0a",
@@ -117,7 +133,65 @@ def test_distribution_record_fields_in_order():
         b"carol",
         b"0c0c",
         hashlib.sha256(b"wrapped-for-carol").digest(),
+        u64(0),
     ]
+
+
+def test_a_member_without_a_key_is_listed_with_empty_fields():
+    record = encoding.distribution_record(**RECORD, members=[("erin", "", b"")])
+    assert fields(record)[10:] == [b"erin", b"", b"", u64(0)]
+
+
+def test_distribution_record_commits_to_its_statements_in_digest_order():
+    one = encoding.membership_statement(**STATEMENT)
+    two = encoding.membership_statement(**{**STATEMENT, "subject": "erin"})
+    record = encoding.distribution_record(**RECORD, members=MEMBERS, changes=[one, two])
+    digests = sorted([hashlib.sha256(one).digest(), hashlib.sha256(two).digest()])
+    assert fields(record)[-3:] == [u64(2), *digests]
+    assert record == encoding.distribution_record(**RECORD, members=MEMBERS, changes=[two, one])
+    assert record != encoding.distribution_record(**RECORD, members=MEMBERS, changes=[one])
+
+
+def test_membership_statement_fields_in_order():
+    assert fields(encoding.membership_statement(**STATEMENT)) == [
+        b"securechat.membership.v1",
+        u64(1),
+        STATEMENT["conversation_id"].encode(),
+        b"members",
+        u64(2),
+        b"add",
+        b"dave",
+        b"s" * 32,
+        b"e" * 32,
+        b"alice",
+        b"0a",
+        b"n" * 16,
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"action": "leave"},  # a leave names no keys and is signed by the leaver
+        {"action": "leave", "subject": "alice", "subject_signing_sha256": b""},
+        {"subject_encryption_sha256": b"e" * 31},
+        {"nonce": b"n" * 15},
+        {"roster_epoch": 0},
+        {"action": "join"},
+        {"conversation_id": HEADER["conversation_id"].upper()},
+    ],
+)
+def test_malformed_membership_statements_are_refused(change):
+    with pytest.raises(ValueError):
+        encoding.membership_statement(**{**STATEMENT, **change})
+
+
+@pytest.mark.parametrize(
+    "change", [{"previous_epoch": 3}, {"roster_epoch": 0}, {"roster_epoch": 4}]
+)
+def test_a_record_whose_chain_link_is_impossible_is_refused(change):
+    with pytest.raises(ValueError):
+        encoding.distribution_record(**{**RECORD, **change}, members=MEMBERS)
 
 
 def test_distribution_record_does_not_depend_on_member_order():
@@ -133,7 +207,7 @@ def test_distribution_record_sorts_by_utf8_bytes_not_utf16_units():
     record = encoding.distribution_record(
         **RECORD, members=[(astral, "01", b"a"), (bmp_high, "02", b"b")]
     )
-    assert fields(record)[8::3] == [bmp_high.encode(), astral.encode()]
+    assert fields(record)[10:16:3] == [bmp_high.encode(), astral.encode()]
 
 
 @pytest.mark.parametrize("index", range(len(MEMBERS)))
@@ -195,8 +269,9 @@ def test_each_encoding_starts_with_its_own_domain_tag():
         fields(header)[0],
         fields(encoding.message_signed_bytes(header=header, iv=b"", ciphertext=b""))[0],
         fields(encoding.distribution_record(**RECORD, members=MEMBERS))[0],
+        fields(encoding.membership_statement(**STATEMENT))[0],
         fields(
             encoding.pop_challenge(username="a", nonce=b"", signing_spki=b"", encryption_spki=b"")
         )[0],
     }
-    assert len(tags) == 4
+    assert len(tags) == 5

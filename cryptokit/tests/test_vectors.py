@@ -34,9 +34,26 @@ def test_message_signed_bytes_vectors(case):
 def test_distribution_record_vectors(case):
     data = dict(case["input"])
     data["members"] = [(u, s, bytes.fromhex(w)) for u, s, w in data["members"]]
+    data["changes"] = [bytes.fromhex(c) for c in data["changes"]]
     assert encoding.distribution_record(**data).hex() == case["hex"]
     data["members"].reverse()
+    data["changes"].reverse()
     assert encoding.distribution_record(**data).hex() == case["hex"]
+
+
+@pytest.mark.parametrize("case", _cases("membership_statement"))
+def test_membership_statement_vectors(case):
+    assert generate.statement_from(case["input"]).hex() == case["hex"]
+
+
+def test_a_record_vector_commits_to_the_statements_it_applies():
+    applying = ENCODING["distribution_record"][3]
+    assert applying["input"]["changes"] == [
+        ENCODING["membership_statement"][0]["hex"],
+        ENCODING["membership_statement"][2]["hex"],
+    ]
+    data = dict(applying["input"], changes=applying["input"]["changes"][:1])
+    assert generate.record_from(data).hex() != applying["hex"]
 
 
 @pytest.mark.parametrize("case", _cases("pop_challenge"))

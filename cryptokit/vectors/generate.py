@@ -59,13 +59,66 @@ def _header_cases() -> list[dict]:
     ]
 
 
+def _statement_cases() -> list[dict]:
+    return [
+        {
+            "name": "addition names the invitee's key hashes",
+            "input": {
+                "conversation_id": CONVERSATION,
+                "key_origin": "members",
+                "roster_epoch": 4,
+                "action": "add",
+                "subject": "dave",
+                "subject_signing_sha256": bytes(range(32)).hex(),
+                "subject_encryption_sha256": bytes(range(32, 64)).hex(),
+                "actor": "alice",
+                "actor_serial": "0a0a",
+                "nonce": bytes(range(16)).hex(),
+            },
+        },
+        {
+            "name": "leave, signed by the leaver, non-ascii name",
+            "input": {
+                "conversation_id": CONVERSATION,
+                "key_origin": "members",
+                "roster_epoch": 1,
+                "action": "leave",
+                "subject": "zoë",
+                "subject_signing_sha256": "",
+                "subject_encryption_sha256": "",
+                "actor": "zoë",
+                "actor_serial": "2e",
+                "nonce": "ff" * 32,
+            },
+        },
+        {
+            "name": "removal by the owner",
+            "input": {
+                "conversation_id": CONVERSATION,
+                "key_origin": "members",
+                "roster_epoch": 9,
+                "action": "remove",
+                "subject": "mallory",
+                "subject_signing_sha256": "",
+                "subject_encryption_sha256": "",
+                "actor": "alice",
+                "actor_serial": "0a0a",
+                "nonce": "01" * 16,
+            },
+        },
+    ]
+
+
 def _record_cases() -> list[dict]:
+    statements = [statement_from(case["input"]).hex() for case in _statement_cases()]
     return [
         {
             "name": "server origin, members given out of order",
             "input": {
                 "conversation_id": CONVERSATION,
                 "epoch": 3,
+                "previous_epoch": 2,
+                "roster_epoch": 2,
                 "key_origin": "server",
                 "signer": "server",
                 "signer_serial": "5e5e",
@@ -73,6 +126,7 @@ def _record_cases() -> list[dict]:
                     ["bob", "0b0b", b"wrapped-for-bob".hex()],
                     ["alice", "0a0a", b"wrapped-for-alice".hex()],
                 ],
+                "changes": [],
             },
         },
         {
@@ -80,6 +134,8 @@ def _record_cases() -> list[dict]:
             "input": {
                 "conversation_id": CONVERSATION,
                 "epoch": 7,
+                "previous_epoch": 5,
+                "roster_epoch": 4,
                 "key_origin": "members",
                 "signer": "carol",
                 "signer_serial": "1f",
@@ -88,6 +144,7 @@ def _record_cases() -> list[dict]:
                     ["carol", "c3", bytes(range(64, 96)).hex()],
                     [BMP_HIGH_NAME, "b2", bytes(range(32, 64)).hex()],
                 ],
+                "changes": [],
             },
         },
         {
@@ -95,10 +152,32 @@ def _record_cases() -> list[dict]:
             "input": {
                 "conversation_id": CONVERSATION,
                 "epoch": 1,
+                "previous_epoch": 0,
+                "roster_epoch": 1,
                 "key_origin": "server",
                 "signer": "server",
                 "signer_serial": "5e5e",
-                "members": [["alice", "0a0a", ""]],
+                "members": [["alice", "0a0a", "00"]],
+                "changes": [],
+            },
+        },
+        {
+            "name": "members origin applying statements (given out of digest order), "
+            "a member without a key",
+            "input": {
+                "conversation_id": CONVERSATION,
+                "epoch": 5,
+                "previous_epoch": 4,
+                "roster_epoch": 5,
+                "key_origin": "members",
+                "signer": "alice",
+                "signer_serial": "0a0a",
+                "members": [
+                    ["alice", "0a0a", b"wrapped-for-alice".hex()],
+                    ["dave", "0d0d", b"wrapped-for-dave".hex()],
+                    ["erin", "", ""],
+                ],
+                "changes": [statements[0], statements[2]],
             },
         },
     ]
@@ -130,6 +209,7 @@ def _pop_cases() -> list[dict]:
 def _refused_cases() -> list[dict]:
     header = _header_cases()[0]["input"]
     record = _record_cases()[0]["input"]
+    statement = _statement_cases()[0]["input"]
     return [
         {
             "function": "message_header",
@@ -156,6 +236,48 @@ def _refused_cases() -> list[dict]:
             "why": "unknown key origin",
             "input": {**record, "key_origin": "client"},
         },
+        {
+            "function": "distribution_record",
+            "why": "previous epoch not before the epoch",
+            "input": {**record, "previous_epoch": 3},
+        },
+        {
+            "function": "distribution_record",
+            "why": "a serial without a wrapped key",
+            "input": {**record, "members": [["bob", "0b0b", ""]]},
+        },
+        {
+            "function": "message_header",
+            "why": "conversation id in upper case",
+            "input": {**header, "conversation_id": CONVERSATION.upper()},
+        },
+        {
+            "function": "membership_statement",
+            "why": "a leave signed by someone else",
+            "input": {
+                **statement,
+                "action": "leave",
+                "actor": "alice",
+                "subject": "bob",
+                "subject_signing_sha256": "",
+                "subject_encryption_sha256": "",
+            },
+        },
+        {
+            "function": "membership_statement",
+            "why": "an addition without key hashes",
+            "input": {**statement, "subject_encryption_sha256": ""},
+        },
+        {
+            "function": "membership_statement",
+            "why": "a nonce shorter than 16 bytes",
+            "input": {**statement, "nonce": "00" * 8},
+        },
+        {
+            "function": "membership_statement",
+            "why": "unknown action",
+            "input": {**statement, "action": "promote"},
+        },
     ]
 
 
@@ -170,9 +292,18 @@ def signed_bytes_from(data: dict) -> bytes:
 
 
 def record_from(data: dict) -> bytes:
-    """distribution_record from a JSON input."""
+    """distribution_record from a JSON input (changes: statement bytes as hex)."""
     members = [(u, s, bytes.fromhex(w)) for u, s, w in data["members"]]
-    return encoding.distribution_record(**{**data, "members": members})
+    changes = [bytes.fromhex(c) for c in data["changes"]]
+    return encoding.distribution_record(**{**data, "members": members, "changes": changes})
+
+
+def statement_from(data: dict) -> bytes:
+    """membership_statement from a JSON input."""
+    binary = ("subject_signing_sha256", "subject_encryption_sha256", "nonce")
+    return encoding.membership_statement(
+        **{k: bytes.fromhex(v) if k in binary else v for k, v in data.items()}
+    )
 
 
 def pop_from(data: dict) -> bytes:
@@ -187,6 +318,7 @@ BUILDERS = {
     "message_header": header_from,
     "message_signed_bytes": signed_bytes_from,
     "distribution_record": record_from,
+    "membership_statement": statement_from,
     "pop_challenge": pop_from,
 }
 
@@ -216,6 +348,7 @@ def encoding_vectors() -> dict:
         "message_header": headers,
         "message_signed_bytes": signed,
         "distribution_record": _record_cases(),
+        "membership_statement": _statement_cases(),
         "pop_challenge": _pop_cases(),
     }
     out: dict = {
@@ -223,8 +356,10 @@ def encoding_vectors() -> dict:
             "Each field is u32be(len) || bytes; integers are 8-byte big-endian unsigned; "
             "strings UTF-8; bytes given as hex (wrapped keys, nonces, SPKIs, iv, "
             "ciphertext, header). Members are [username, serial, wrapped_key_hex] and "
-            "are hashed and sorted by UTF-8 bytes of username. 'refused' inputs must "
-            "raise an error."
+            "are hashed and sorted by UTF-8 bytes of username; a member without a key has "
+            "serial '' and wrapped key '' and encodes an empty hash field. A record's "
+            "changes are membership_statement encodings (hex), included as their SHA-256 "
+            "sorted bytewise. 'refused' inputs must raise an error."
         )
     }
     for function, entries in cases.items():
@@ -256,9 +391,12 @@ def _wrong_format(algorithm: str, key: object, message: bytes, good: bytes) -> t
 def signature_vectors() -> dict:
     """New keys sign fixed messages; only public keys and signatures are kept."""
     parameters = dsa.generate_parameters(key_size=2048)
+    encodings = encoding_vectors()
     messages = [
         b"SecureChat signature vector",
-        signed_bytes_from(encoding_vectors()["message_signed_bytes"][0]["input"]),
+        signed_bytes_from(encodings["message_signed_bytes"][0]["input"]),
+        statement_from(encodings["membership_statement"][0]["input"]),  # signed by a member
+        record_from(encodings["distribution_record"][3]["input"]),  # signed by the key maker
     ]
     keys = []
     for algorithm in SIGNING_ALGORITHMS:
