@@ -30,8 +30,10 @@ def rekey_after_revocation(sender, certificate: Certificate, reason: str, **kwar
 
 @receiver(keys_registered)
 def rekey_after_new_keys(
-    sender, user, signing: Certificate, encryption: Certificate, **kwargs
+    sender, user, signing: Certificate, encryption: Certificate, renewed: bool = False, **kwargs
 ) -> None:
+    if renewed:
+        return  # the same keys with new certificates: every epoch key still opens for them
     if rekey_conversations_of(user, KeyEpoch.Reason.KEY_CHANGED):
         publish_to_users(
             presence_audience(user),

@@ -86,7 +86,7 @@ def challenge(request: HttpRequest, body: KeysBody) -> JsonResponse:
 
 @json_endpoint(methods={"POST": RegisterBody})
 def register(request: HttpRequest, body: RegisterBody) -> JsonResponse:
-    signing_cert, encryption_cert = services.register_keys(
+    registration = services.register_keys(
         request.user,
         challenge_id=body.challenge_id,
         signing_spki=body.signing_key,
@@ -96,8 +96,9 @@ def register(request: HttpRequest, body: RegisterBody) -> JsonResponse:
     )
     return JsonResponse(
         {
-            "signing": certificate_json(signing_cert),
-            "encryption": certificate_json(encryption_cert),
+            "signing": certificate_json(registration.signing),
+            "encryption": certificate_json(registration.encryption),
+            "renewed": registration.renewed,
         },
         status=201,
     )

@@ -144,11 +144,20 @@ def key_usage(*, signing: bool) -> x509.KeyUsage:
 
 
 def build_certificate(
-    ca: CertificateAuthority, public_key, *, common_name: str, user_id: str, signing: bool
+    ca: CertificateAuthority,
+    public_key,
+    *,
+    common_name: str,
+    user_id: str,
+    signing: bool,
+    validity: dt.timedelta | None = None,
 ) -> x509.Certificate:
-    """Sign one end-entity certificate with the CA's key."""
+    """Sign one end-entity certificate with the CA's key, valid for `validity` (default
+    CERTIFICATE_VALIDITY_DAYS)."""
     issuer = ca_certificate(ca)
     now = timezone.now()
+    if validity is None:
+        validity = dt.timedelta(days=settings.CERTIFICATE_VALIDITY_DAYS)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
@@ -162,7 +171,7 @@ def build_certificate(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=settings.CERTIFICATE_VALIDITY_DAYS))
+        .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(key_usage(signing=signing), critical=True)
         .add_extension(
@@ -174,13 +183,22 @@ def build_certificate(
     )
 
 
-def _issue_server_signing_key(ca: CertificateAuthority) -> Certificate:
+def _issue_server_signing_key(
+    ca: CertificateAuthority, *, validity: dt.timedelta | None = None
+) -> Certificate:
+    """A new server signing key and certificate; the active one becomes superseded (it
+    stays published, so key records it signed keep verifying)."""
     from keys.services import store_certificate  # services imports this module
 
     key = ec.generate_private_key(ec.SECP256R1())
     _write_private_key(key, ski_hex(key.public_key()))
     certificate = build_certificate(
-        ca, key.public_key(), common_name="SecureChat server", user_id="server", signing=True
+        ca,
+        key.public_key(),
+        common_name="SecureChat server",
+        user_id="server",
+        signing=True,
+        validity=validity,
     )
     Certificate.objects.filter(
         kind=Certificate.Kind.SERVER_SIGNING, status=Certificate.Status.ACTIVE
@@ -197,11 +215,46 @@ def server_signing_certificate() -> Certificate:
     return certificate
 
 
-def server_signing_key():
-    """The private server signing key (certified by the CA) for server-mode key records."""
-    certificate = server_signing_certificate()
+def server_signing_key(certificate: Certificate | None = None):
+    """The private server signing key of `certificate` (default: the active one)."""
+    certificate = certificate or server_signing_certificate()
     public = x509.load_der_x509_certificate(bytes(certificate.certificate_der)).public_key()
     return load_private_key(ski_hex(public))
+
+
+def renewal_due(not_after: dt.datetime) -> bool:
+    """Expired, or expiring within CERTIFICATE_RENEW_DAYS."""
+    return not_after <= timezone.now() + dt.timedelta(days=settings.CERTIFICATE_RENEW_DAYS)
+
+
+def _lock_pki() -> None:
+    """Serialize PKI changes across workers. The CA rows are locked because they stay
+    put while server keys come and go: a lock on the active server certificate would
+    let a waiting worker find no active row once the first worker had superseded it.
+    (SQLite runs IMMEDIATE transactions, which serialize writers already.)"""
+    list(CertificateAuthority.objects.select_for_update().order_by("pk").values_list("pk"))
+
+
+def _renew_server_signing_key(ca: CertificateAuthority, old: Certificate) -> Certificate:
+    renewed = _issue_server_signing_key(ca)
+    AuditEvent.objects.create(
+        action="server_key.renewed", serial=renewed.serial, detail=f"replaces {old.serial}"
+    )
+    return renewed
+
+
+def usable_server_signing_certificate() -> Certificate:
+    """The active server signing certificate, renewed first when it is due, so an expired
+    server key never signs. Two workers racing here issue one new key between them."""
+    certificate = server_signing_certificate()
+    if not renewal_due(certificate.not_after):
+        return certificate  # the common case takes no lock
+    with transaction.atomic():
+        _lock_pki()
+        certificate = server_signing_certificate()  # another worker may have renewed it
+        if renewal_due(certificate.not_after):
+            certificate = _renew_server_signing_key(active_ca(), certificate)
+    return certificate
 
 
 def current_dsa_parameters() -> dsa.DSAParameters:
@@ -214,9 +267,11 @@ def current_dsa_parameters() -> dsa.DSAParameters:
 
 @transaction.atomic
 def initialize_pki(*, rotate: bool = False, dsa_parameters=None) -> list[str]:
-    """Create what is missing (CA, server signing key, DSA parameters); with rotate, a new
-    CA that issues from now on while the old one keeps verifying. Returns what was done."""
+    """Create what is missing (CA, server signing key, DSA parameters) and renew a server
+    signing key that is due; with rotate, a new CA that issues from now on while the old
+    one keeps verifying. Returns what was done."""
     done = []
+    _lock_pki()
     has_ca = CertificateAuthority.objects.filter(status=CertificateAuthority.Status.ACTIVE)
     if rotate or not has_ca.exists():
         retired = has_ca.update(status=CertificateAuthority.Status.RETIRED)
@@ -233,6 +288,9 @@ def initialize_pki(*, rotate: bool = False, dsa_parameters=None) -> list[str]:
         server_cert = _issue_server_signing_key(ca)
         AuditEvent.objects.create(action="server_key.issued", serial=server_cert.serial)
         done.append(f"server_key.issued {server_cert.serial}")
+    elif renewal_due(server_cert.not_after):
+        server_cert = _renew_server_signing_key(ca, server_cert)
+        done.append(f"server_key.renewed {server_cert.serial}")
     if not DsaParameters.objects.exists():
         parameters = dsa_parameters or dsa.generate_parameters(key_size=2048)
         numbers = parameters.parameter_numbers()

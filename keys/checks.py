@@ -1,19 +1,57 @@
-"""System checks: the server must not start with a PKI it cannot use."""
+"""System checks: the server must not start with a PKI it cannot use, and operators hear
+of an expiring CA or server signing certificate while there is time to renew it."""
 
-from django.core.checks import Error, register
+import datetime as dt
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.db import DatabaseError
+from django.utils import timezone
 
-from keys.ca import PkiNotReady, active_ca, load_private_key, server_signing_certificate
+from keys.ca import (
+    PkiNotReady,
+    active_ca,
+    load_private_key,
+    renewal_due,
+    server_signing_certificate,
+)
+
+RENEW_SERVER_KEY = "Run `manage.py init_pki`: it issues a new server signing key."
+ROTATE_CA = (
+    "Run `manage.py init_pki --rotate`: a new CA issues from then on while the old one "
+    "keeps verifying."
+)
 
 
 @register("pki", deploy=False)
-def check_pki(app_configs, **kwargs) -> list[Error]:
+def check_pki(app_configs, **kwargs) -> list[CheckMessage]:
     try:
         ca = active_ca()
         load_private_key(ca.subject_key_id)
-        server_signing_certificate()
+        server = server_signing_certificate()
     except PkiNotReady as exc:
         return [Error(str(exc), hint="Run `manage.py init_pki`.", id="keys.E001")]
     except DatabaseError:
         return []  # not migrated yet: migrate's own checks report that
-    return []
+    return [
+        message
+        for message in (
+            _expiry("The CA certificate", ca.not_after, ROTATE_CA),
+            _expiry("The server signing certificate", server.not_after, RENEW_SERVER_KEY),
+        )
+        if message is not None
+    ]
+
+
+def _expiry(what: str, not_after: dt.datetime, hint: str) -> CheckMessage | None:
+    day = f"{not_after.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    if not_after <= timezone.now():
+        return Error(f"{what} expired on {day}.", hint=hint, id="keys.E002")
+    if renewal_due(not_after):
+        days = settings.CERTIFICATE_RENEW_DAYS
+        return Warning(
+            f"{what} expires on {day}, within CERTIFICATE_RENEW_DAYS ({days} days).",
+            hint=hint,
+            id="keys.W001",
+        )
+    return None

@@ -10,7 +10,7 @@ from cryptokit.pop import answer_challenge
 from cryptokit.signing import generate_encryption_key, generate_signing_key
 from keys.ca import current_dsa_parameters
 from keys.models import Certificate
-from keys.services import create_challenge, register_keys
+from keys.services import Registration, create_challenge, register_keys
 
 DEMO_ALGORITHMS = ["ed25519", "rsa-pss", "dsa", "ecdsa-p256"]
 
@@ -21,6 +21,13 @@ def certify_new_keys(user: User, algorithm: str, *, rsa_bits: int = 3072):
     parameters = current_dsa_parameters() if algorithm == "dsa" else None
     signing_key = generate_signing_key(algorithm, dsa_parameters=parameters, rsa_bits=rsa_bits)
     encryption_key = generate_encryption_key(rsa_bits)
+    registration = certify_keys(user, signing_key, encryption_key)
+    return signing_key, encryption_key, registration.signing, registration.encryption
+
+
+def certify_keys(user: User, signing_key, encryption_key) -> Registration:
+    """Certify `user`'s existing private keys by answering a real challenge (with the
+    keys of the user's current pair, a renewal)."""
     signing_spki = spki_der(signing_key.public_key())
     encryption_spki = spki_der(encryption_key.public_key())
     challenge = create_challenge(user, signing_spki, encryption_spki)
@@ -31,7 +38,7 @@ def certify_new_keys(user: User, algorithm: str, *, rsa_bits: int = 3072):
         signing_key=signing_key,
         encryption_key=encryption_key,
     )
-    certificates = register_keys(
+    return register_keys(
         user,
         challenge_id=challenge.id,
         signing_spki=signing_spki,
@@ -39,7 +46,6 @@ def certify_new_keys(user: User, algorithm: str, *, rsa_bits: int = 3072):
         signature=signature,
         secret=secret,
     )
-    return signing_key, encryption_key, *certificates
 
 
 def issue_demo_keys(usernames: list[str], out_dir: Path, *, force: bool = False) -> list[str]:

@@ -24,8 +24,8 @@ from keys.ca import (
     active_ca,
     build_certificate,
     build_crl,
-    server_signing_certificate,
     server_signing_key,
+    usable_server_signing_certificate,
 )
 from keys.models import (
     AuditEvent,
@@ -39,12 +39,23 @@ from securechat.jsonapi import ApiError
 
 # Sent after the commit of a revocation: the chat app re-keys the owner's conversations.
 certificate_revoked = Signal()  # kwargs: certificate (Certificate), reason (str)
-# Sent after the commit of a new key pair (first registration or rotation).
-keys_registered = Signal()  # kwargs: user (User), signing (Certificate), encryption (Certificate)
+# Sent after the commit of a new certificate pair: first registration, rotation, or (with
+# renewed=True) renewal of the same keys, after which nothing needs re-keying.
+keys_registered = Signal()  # kwargs: user, signing, encryption (Certificate), renewed (bool)
 
 
 class PkiError(ApiError):
     """A refused PKI request (stable code, sentence, HTTP status)."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The certificates one registration issued; `renewed` when the keys are the user's
+    current ones (a renewal), False when they are new."""
+
+    signing: Certificate
+    encryption: Certificate
+    renewed: bool
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,9 @@ def _refuse_reused_keys(user: User, *spkis: bytes) -> None:
         raise PkiError("key_reused", "The signing and encryption keys must differ.")
     if Certificate.objects.filter(spki_sha256__in=hashes).exclude(owner=user).exists():
         raise PkiError("key_reused", "One of these keys is already certified for someone else.")
+    # A revoked key stays revoked: certifying it again would undo the revocation.
+    if Certificate.objects.filter(spki_sha256__in=hashes, status=Certificate.Status.REVOKED):
+        raise PkiError("key_revoked", "One of these keys was revoked; make new keys.")
 
 
 def create_challenge(user: User, signing_spki: bytes, encryption_spki: bytes) -> Challenge:
@@ -144,9 +158,10 @@ def register_keys(
     encryption_spki: bytes,
     signature: bytes,
     secret: bytes,
-) -> tuple[Certificate, Certificate]:
+) -> Registration:
     """Verify the proof of possession, then certify both keys; the user's previous pair
-    is superseded (it still verifies history, but signs and receives nothing new)."""
+    is superseded (it still verifies history, but signs and receives nothing new).
+    Exactly the keys of the user's usable pair is a renewal: same keys, new validity."""
     # Consumed in its own commit: a wrong answer burns the challenge, so none is retried.
     challenge = _consume_challenge(user, challenge_id)
     signing_info, encryption_info = _inspect(signing_spki, encryption_spki)
@@ -169,20 +184,38 @@ def register_keys(
     if not hmac.compare_digest(hashlib.sha256(secret).digest(), bytes(challenge.secret_sha256)):
         raise PkiError("pop_decryption_invalid", "The decrypted challenge is wrong.")
     with transaction.atomic():
-        signing_cert, encryption_cert = _issue_pair(user, signing_info, encryption_info)
+        registration = _issue_pair(user, signing_info, encryption_info)
         transaction.on_commit(
             lambda: keys_registered.send(
-                sender=Certificate, user=user, signing=signing_cert, encryption=encryption_cert
+                sender=Certificate,
+                user=user,
+                signing=registration.signing,
+                encryption=registration.encryption,
+                renewed=registration.renewed,
             )
         )
-    return signing_cert, encryption_cert
+    return registration
 
 
-def _issue_pair(user: User, signing_info: KeyInfo, encryption_info: KeyInfo):
+def _is_renewal(previous: list[Certificate], signing_spki: bytes, encryption_spki: bytes) -> bool:
+    """The new keys are exactly the usable active pair. An expired pair does not count:
+    epochs made meanwhile left its owner out, so they need the re-key a new pair gets."""
+    now = timezone.now()
+    usable = {c.kind: c.spki_sha256 for c in previous if c.not_after > now}
+    wanted = {
+        Certificate.Kind.SIGNING: _sha256_hex(signing_spki),
+        Certificate.Kind.ENCRYPTION: _sha256_hex(encryption_spki),
+    }
+    return len(previous) == 2 and usable == wanted
+
+
+def _issue_pair(user: User, signing_info: KeyInfo, encryption_info: KeyInfo) -> Registration:
     ca = active_ca()
     previous = list(
         Certificate.objects.select_for_update().filter(owner=user, status=Certificate.Status.ACTIVE)
     )
+    # Decided under the row lock, so a concurrent rotation cannot change the answer.
+    renewed = _is_renewal(previous, signing_info.spki_der, encryption_info.spki_der)
     now = timezone.now()
     Certificate.objects.filter(pk__in=[c.pk for c in previous]).update(
         status=Certificate.Status.SUPERSEDED, superseded_at=now
@@ -204,7 +237,7 @@ def _issue_pair(user: User, signing_info: KeyInfo, encryption_info: KeyInfo):
             certificate, ca=ca, owner=user, kind=kind, registration=registration
         )
         AuditEvent.objects.create(
-            action="certificate.issued",
+            action="certificate.renewed" if renewed else "certificate.issued",
             actor=user,
             subject=user,
             serial=record.serial,
@@ -215,7 +248,7 @@ def _issue_pair(user: User, signing_info: KeyInfo, encryption_info: KeyInfo):
         AuditEvent.objects.create(
             action="certificate.superseded", actor=user, subject=user, serial=old.serial
         )
-    return issued[0], issued[1]
+    return Registration(signing=issued[0], encryption=issued[1], renewed=renewed)
 
 
 @transaction.atomic
@@ -305,8 +338,10 @@ def revocation_crl_der() -> bytes:
 
 
 def server_signer() -> tuple[str, object]:
-    """The serial and private key of the server's certified signing key."""
-    return server_signing_certificate().serial, server_signing_key()
+    """The serial and private key of the server's certified signing key, renewed first
+    when it expires within CERTIFICATE_RENEW_DAYS (an expired key never signs)."""
+    certificate = usable_server_signing_certificate()
+    return certificate.serial, server_signing_key(certificate)
 
 
 def active_encryption_certificates(user_ids: list[int]) -> dict[int, Certificate]:

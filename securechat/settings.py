@@ -172,6 +172,15 @@ CA_PASSPHRASE = os.environ.get("SECURECHAT_CA_PASSPHRASE") or (
     _local_secret("ca_passphrase") if DEBUG else None
 )
 CERTIFICATE_VALIDITY_DAYS = env_int("CERTIFICATE_VALIDITY_DAYS", 365)
+# The server signing key renews this many days before it expires, and the system check
+# warns this early about it and the CA (keys.W001).
+CERTIFICATE_RENEW_DAYS = env_int("CERTIFICATE_RENEW_DAYS", 30)
+if not 0 <= CERTIFICATE_RENEW_DAYS < CERTIFICATE_VALIDITY_DAYS:
+    # A window as long as the validity would make every fresh certificate due at once,
+    # and the server would issue a new signing key for every key record it signs.
+    raise ImproperlyConfigured(
+        "CERTIFICATE_RENEW_DAYS must be at least 0 and less than CERTIFICATE_VALIDITY_DAYS."
+    )
 CA_VALIDITY_DAYS = env_int("CA_VALIDITY_DAYS", 3650)
 POP_CHALLENGE_TTL_SECONDS = env_int("POP_CHALLENGE_TTL_SECONDS", 120)
 KEY_BACKUP_MAX_BYTES = env_int("KEY_BACKUP_MAX_BYTES", 64 * 1024)

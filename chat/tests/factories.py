@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from chat.models import Conversation, WrappedKey
-from client.securechat_client.conversation import encode_body
 from chat.services import epochs
 from chat.services.messages import OutgoingMessage
 from chat.services.statements import pending_changes, statement_of
+from client.securechat_client.conversation import encode_body
 from cryptokit import encoding, signing, wrapping
 from cryptokit.keys import spki_der
 from cryptokit.membership import Statement, new_nonce

@@ -97,7 +97,7 @@ def test_a_record_that_does_not_sign_the_pending_statements_is_refused(team, con
     invitation = invite(team, conversation, "alice", "charlie")
     conversations.accept_invitation(invitation.pk, team["charlie"].user)
     everyone = [team["alice"], team["bob"], team["charlie"]]
-    wrapped, signature = member_record(team["alice"], conversation, everyone)
+    wrapped, _ = member_record(team["alice"], conversation, everyone)
     MembershipChange.objects.update(state=MembershipChange.State.VOID)  # hide it while signing
     _, unsigned_changes = member_record(team["alice"], conversation, everyone)
     MembershipChange.objects.update(state=MembershipChange.State.PENDING)

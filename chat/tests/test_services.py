@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from accounts.models import User
-from chat.models import Conversation, KeyEpoch, Message, WrappedKey
+from chat.models import KeyEpoch, Message, WrappedKey
 from chat.services import conversations, epochs, messages
 from chat.tests.factories import epoch_key, make_member, seal
 from client.securechat_client.conversation import encode_body

@@ -13,9 +13,11 @@ from client.securechat_client.conversation import ConversationState, DecryptedMe
 from client.securechat_client.errors import ProtocolError, TrustError
 from client.securechat_client.http import HttpSession
 from client.securechat_client.keystore import KeyPair, generate_key_pair, save_private_keys
+from client.securechat_client.renewal import renew_if_due
 from client.securechat_client.trust import TrustStore, public_spki
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
+from cryptokit.fingerprints import fingerprint
 from cryptokit.keys import spki_der
 from cryptokit.membership import MembershipError, Statement, new_nonce
 from cryptokit.pop import answer_challenge
@@ -100,10 +102,26 @@ class ChatClient:
 
     def use_keys(self, keys: KeyPair) -> None:
         self.keys = keys
+        self._pin_own_keys()
+
+    def _pin_own_keys(self) -> None:
+        """My own keys are the pins for my name: a certificate the server's CA issues under
+        my name for another key is refused like anyone else's changed key."""
+        if self.trust is not None and self.keys is not None:
+            self.trust.pins[self.username] = {
+                "signing": fingerprint(spki_der(self.keys.signing_key.public_key())),
+                "encryption": fingerprint(spki_der(self.keys.encryption_key.public_key())),
+            }
 
     # --- the socket and its events ------------------------------------------------
 
     async def connect(self) -> None:
+        self._pin_own_keys()
+        if self.keys is not None:
+            try:
+                await renew_if_due(self)  # certificates renew before they expire
+            except ProtocolError as refused:  # e.g. key_revoked: shown, the socket still opens
+                self.problems.append(refused)
         ws_url = self.base_url.replace("http", "ws", 1) + "/ws/chat/"
         self.connection = await Connection.open(
             ws_url, origin=self.base_url, cookie=self.http.cookie_header()
@@ -409,14 +427,15 @@ class ChatClient:
     async def wait_for_epoch(
         self, conversation_id: str, epoch: int | None = None, timeout: float = 10
     ) -> int:
-        """Wait until this client holds the key of `epoch` (or of any epoch)."""
+        """Wait until this client holds a key of `epoch` or later (or of any epoch); the
+        newest epoch it holds a key for."""
 
         async def wait():
             async with self.changed:
                 while True:
                     keys = self.conversations.get(conversation_id, ConversationState("")).epoch_keys
-                    if (epoch is None and keys) or epoch in keys:
-                        return epoch or max(keys)
+                    if keys and max(keys) >= (epoch or 0):
+                        return max(keys)
                     await self.changed.wait()
 
         return await asyncio.wait_for(wait(), timeout)

@@ -190,18 +190,16 @@ class ConversationState:
         known = self.epochs.get(view.number)
         if known is not None and known != view:
             raise TrustError("bad_distribution", f"Two different records for epoch {view.number}.")
-        mine = [wrapped for username, serial, wrapped in members if username == me and serial]
-        key = None
-        if mine:
-            try:
-                key = wrapping.oaep_decrypt(my_encryption_key, mine[0])
-            except CryptoError:
-                raise TrustError("key_does_not_open", "My wrapped key does not open.") from None
+        # The record is a valid link of the chain even if my own key turns out broken.
         self.epochs[view.number] = view
         if record["epoch"] == 1 and record["key_origin"] == "members":
             self.owner = record["signer"]
-        if key is not None:
-            self.epoch_keys[view.number] = key
+        mine = [wrapped for username, serial, wrapped in members if username == me and serial]
+        if mine:
+            try:
+                self.epoch_keys[view.number] = wrapping.oaep_decrypt(my_encryption_key, mine[0])
+            except CryptoError:
+                raise TrustError("key_does_not_open", "My wrapped key does not open.") from None
 
     def _check_members_record(
         self, record: dict, names: frozenset[str], statements: list[Statement]

@@ -137,3 +137,15 @@ def test_a_backup_needs_the_next_version_and_a_bounded_size(client, users, pki, 
     assert put_backup(client, b"x" * 11, 2).json()["code"] == "backup_size"
     assert put_backup(client, b"v2", 2).status_code == 200
     assert base64.b64decode(client.get("/api/keys/backup/").json()["blob"]) == b"v2"
+
+
+def test_revoked_keys_cannot_be_certified_again(users, alice_keys):
+    from keys.demo import certify_keys
+    from keys.services import revoke_own_keys
+
+    signing_key, encryption_key, _, _ = alice_keys
+    revoke_own_keys(users["alice"], "lost laptop")
+    with pytest.raises(PkiError) as refusal:
+        certify_keys(users["alice"], signing_key, encryption_key)
+    assert refusal.value.code == "key_revoked"
+    assert not Certificate.objects.filter(owner=users["alice"], status="active").exists()

@@ -4,7 +4,10 @@ from keys.ca import PkiNotReady, initialize_pki
 
 
 class Command(BaseCommand):
-    help = "Create the server CA, the server signing key and DSA parameters if missing."
+    help = (
+        "Create the server CA, the server signing key and DSA parameters if missing; "
+        "renew a server signing key that expires within CERTIFICATE_RENEW_DAYS."
+    )
     requires_system_checks = []  # the PKI check would refuse to run before the PKI exists
 
     def add_arguments(self, parser):
