@@ -126,7 +126,8 @@ def attackers_keys(stack, conversation: str, mallory: KeyPair, known: list[bytes
         wrapped = db.execute(
             "SELECT w.wrapped_key FROM chat_wrappedkey w JOIN chat_keyepoch e ON e.id = w.epoch_id"
             " JOIN accounts_user u ON u.id = w.member_id"
-            " WHERE e.conversation_id = ? AND u.username = 'mallory' AND w.certificate_serial != ''",
+            " WHERE e.conversation_id = ? AND u.username = 'mallory'"
+            " AND w.certificate_serial != ''",
             (conversation.replace("-", ""),),
         ).fetchall()
     keys = list(known)
