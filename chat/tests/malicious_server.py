@@ -227,6 +227,17 @@ def epoch_event(
     }
 
 
+def short_lived_server_key(seconds: int) -> dict:
+    """Not an attack: an operator's server key that expires in `seconds` (as one would
+    after a year), to watch renewal and old records from the clients' side."""
+    import datetime as dt
+
+    from keys.ca import _issue_server_signing_key, active_ca
+
+    issued = _issue_server_signing_key(active_ca(), validity=dt.timedelta(seconds=seconds))
+    return {"serial": issued.serial, "not_after": issued.not_after.isoformat()}
+
+
 ATTACKS = {
     "publish": publish,
     "switch_origin": switch_origin,
@@ -234,6 +245,7 @@ ATTACKS = {
     "drop_from_request": drop_from_request,
     "restore": restore,
     "second_certificate": second_certificate,
+    "short_lived_server_key": short_lived_server_key,
 }
 
 
