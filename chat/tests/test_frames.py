@@ -9,6 +9,35 @@ import websockets
 from chat.tests.conftest import login_cookie
 
 
+CONVERSATION = "0b8e2f0a-3c1d-4e5f-9a7b-6c5d4e3f2a1b"
+STATEMENT = {
+    "action": "leave",
+    "subject": "frank",
+    "actor": "frank",
+    "actor_serial": "0a",
+    "roster_epoch": 1,
+    "nonce": "AAAAAAAAAAAAAAAAAAAAAA==",
+    "signature": "AAAA",
+    "subject_signing_sha256": "",
+    "subject_encryption_sha256": "",
+}
+LEAVE = {"type": "conversation.leave", "id": "x", "conversation": CONVERSATION}
+REPORT = {"type": "epoch.report", "id": "x", "conversation": CONVERSATION, "epoch": 1}
+MESSAGE = {
+    "type": "message.send",
+    "id": "x",
+    "conversation": CONVERSATION,
+    "client_id": CONVERSATION,
+    "epoch": 1,
+    "sequence": 1,
+    "timestamp_ms": 1,
+    "sender_serial": "0a",
+    "iv": "AAAAAAAAAAAAAAAA",
+    "ciphertext": "AAAA",
+    "signature": "AAAA",
+}
+
+
 @pytest.fixture(scope="module")
 def frank(stack):
     stack.seed("frank", "grace")
@@ -44,6 +73,13 @@ async def reply_to(socket, frame, *, raw=None, request_id=None):
         (json.dumps({"type": "users.search", "id": "x", "page": "one"}), "invalid_frame"),
         (json.dumps({"type": "ping", "id": "x", "extra": True}), "invalid_frame"),
         (json.dumps({"type": "ping", "id": "x", "pad": "a" * 300_000}), "frame_too_large"),
+        (json.dumps({**MESSAGE, "sequence": 2**53}), "invalid_frame"),
+        (json.dumps({**REPORT, "epoch": 0}), "invalid_frame"),
+        (json.dumps({**LEAVE, "statement": {**STATEMENT, "action": "join"}}), "invalid_frame"),
+        (json.dumps({**LEAVE, "statement": {**STATEMENT, "nonce": "AAAA"}}), "invalid_frame"),
+        (json.dumps({**LEAVE, "statement": {**STATEMENT, "extra": 1}}), "invalid_frame"),
+        (json.dumps(REPORT), "not_member"),
+        (json.dumps({**LEAVE, "statement": STATEMENT}), "not_member"),
     ],
     ids=[
         "invalid-json",
@@ -54,6 +90,13 @@ async def reply_to(socket, frame, *, raw=None, request_id=None):
         "wrong-type",
         "extra-field",
         "over-size-limit",
+        "integer-beyond-javascript",
+        "epoch-zero",
+        "unknown-statement-action",
+        "short-nonce",
+        "statement-extra-field",
+        "report-of-a-stranger",
+        "signed-leave-of-a-stranger",
     ],
 )
 def test_a_bad_frame_gets_an_error_and_the_socket_carries_on(stack, frank, raw, code):
