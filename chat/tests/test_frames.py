@@ -8,7 +8,6 @@ import websockets
 
 from chat.tests.conftest import login_cookie
 
-
 CONVERSATION = "0b8e2f0a-3c1d-4e5f-9a7b-6c5d4e3f2a1b"
 STATEMENT = {
     "action": "leave",

@@ -493,3 +493,21 @@ def test_garbage_keys_from_a_member_are_reported_and_replaced(stack, keyring):
         await close(alice, bob, carol, mallory)
 
     asyncio.run(scenario())
+
+
+def test_a_members_real_key_change_waits_for_acceptance_then_the_chat_goes_on(stack, keyring):
+    async def scenario():
+        alice, carol = await clients(stack, keyring, "alice", "carol")
+        conversation = await members_conversation(alice, carol)
+        await chat_carries_on(alice, carol, conversation)
+        await carol.register_keys(rsa_bits=2048)  # carol's new device: new keys, a new epoch
+        problem = await refusal(alice, "key_changed")  # alice is asked, and holds back
+        assert problem.username == "carol" and problem.kind in ("signing", "encryption")
+        assert _epochs_in_database(stack, conversation) == [1]
+        await alice.accept_key_change("carol")  # after comparing safety numbers
+        await carol.wait_for_epoch(conversation, 2)
+        await chat_carries_on(alice, carol, conversation)
+        keyring["carol"] = carol.keys
+        await close(alice, carol)
+
+    asyncio.run(scenario())

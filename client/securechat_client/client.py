@@ -47,6 +47,7 @@ class ChatClient:
         self.problems: list[Exception] = []  # refused records and failures, for the user to see
         self.pump: asyncio.Task | None = None
         self.intended: dict[str, frozenset[str]] = {}  # members I asked for at creation
+        self.held_requests: dict[str, dict] = {}  # key requests waiting on a key change
 
     # --- HTTP: login, trust, keys -------------------------------------------------
 
@@ -177,7 +178,13 @@ class ChatClient:
         elif kind == "epoch.new":
             await self._accept_epoch(event["epoch"])
         elif kind == "epoch.request":
-            await self._make_epoch(event)
+            self.held_requests.pop(event["conversation"], None)
+            try:
+                await self._make_epoch(event)
+            except TrustError as problem:
+                if problem.code == "key_changed":  # made once the user accepts the new key
+                    self.held_requests[event["conversation"]] = event
+                raise
 
     async def _accept_epoch(self, record: dict, *, live: bool = True) -> None:
         """Verify a key record with every check (protocol.md §5) and keep my key from it;
@@ -296,6 +303,21 @@ class ChatClient:
             return await asyncio.wait_for(named(), 10)
         except TimeoutError:
             return None
+
+    async def accept_key_change(self, username: str) -> None:
+        """The user compared safety numbers with `username` and accepts their current keys;
+        a key request held back because of the change is made now."""
+        body = await self.http.get_json(f"/api/keys/users/{username}/")
+        for kind in ("signing", "encryption"):
+            if kind in body:
+                certificate = self.trust.verify_certificate(
+                    unb64(body[kind]["certificate"]), username=username, kind=kind
+                )
+                self.trust.accept_key_change(username, public_spki(certificate), kind)
+                self.trust.check_pin(username, kind, public_spki(certificate))
+        for conversation_id, request in list(self.held_requests.items()):
+            del self.held_requests[conversation_id]
+            await self._make_epoch(request)
 
     async def _report(self, state: ConversationState, epoch: int) -> None:
         """Tell the server my key in the current epoch is unusable; it asks me for a new one."""
