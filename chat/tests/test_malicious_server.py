@@ -511,3 +511,44 @@ def test_a_members_real_key_change_waits_for_acceptance_then_the_chat_goes_on(st
         await close(alice, carol)
 
     asyncio.run(scenario())
+
+
+def test_a_forged_invitation_is_reported_and_a_real_one_is_not(stack, keyring):
+    async def scenario():
+        alice, bob, carol = await clients(stack, keyring, "alice", "bob", "carol")
+        conversation = await members_conversation(alice, bob)
+        carol_keys = keyring["carol"]
+        hashes = tuple(
+            hashlib.sha256(spki_der(k.public_key())).digest()
+            for k in (carol_keys.signing_key, carol_keys.encryption_key)
+        )
+        roster = alice.state(conversation).roster_epoch
+        by_mallory = signed_statement(
+            conversation, keyring["mallory"], "mallory", "add", "carol", roster, hashes
+        )
+        invitation = {
+            "id": 999999,
+            "conversation": conversation,
+            "conversation_title": "",
+            "inviter": "alice",
+            "invitee": "carol",
+            "status": "pending",
+            "created": "2026-11-26T00:00:00+00:00",
+            "statement": by_mallory.to_json(),
+        }
+        attack(
+            stack,
+            "publish",
+            usernames=["carol"],
+            event={"type": "invite.received", "invitation": invitation},
+        )
+        await refusal(carol, "bad_statement")
+        carol.problems.clear()
+        await alice.invite(conversation, "carol")  # the real one: alice's signed addition
+        await carol.next_event(
+            "invite.received", predicate=lambda e: e["invitation"]["id"] != 999999
+        )
+        assert not carol.problems
+        await close(alice, bob, carol)
+
+    asyncio.run(scenario())

@@ -175,6 +175,8 @@ class ChatClient:
         kind = event["type"]
         if kind == "conversation.created":
             self._track(event["details"])
+        elif kind == "invite.received" and event["invitation"].get("statement"):
+            await self._check_invitation(event["invitation"])
         elif kind == "epoch.new":
             await self._accept_epoch(event["epoch"])
         elif kind == "epoch.request":
@@ -303,6 +305,23 @@ class ChatClient:
             return await asyncio.wait_for(named(), 10)
         except TimeoutError:
             return None
+
+    async def _check_invitation(self, invitation: dict) -> None:
+        """Members origin: the invitation must carry the inviter's own signed addition of
+        me, naming my keys; a forged one is reported (and should not be accepted)."""
+        (statement,) = await self._verified_statements(
+            invitation["conversation"], [invitation["statement"]]
+        )
+        mine = (
+            hashlib.sha256(spki_der(self.keys.signing_key.public_key())).digest(),
+            hashlib.sha256(spki_der(self.keys.encryption_key.public_key())).digest(),
+        )
+        if (statement.action, statement.subject, statement.actor) != (
+            "add",
+            self.username,
+            invitation["inviter"],
+        ) or (statement.subject_signing_sha256, statement.subject_encryption_sha256) != mine:
+            raise TrustError("bad_statement", "The invitation is not the inviter's addition of me.")
 
     async def accept_key_change(self, username: str) -> None:
         """The user compared safety numbers with `username` and accepts their current keys;
