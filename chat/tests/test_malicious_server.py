@@ -70,6 +70,13 @@ def attack(stack, name: str, **arguments) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def restore(stack, conversation: str, members: list[str]) -> None:
+    """The attack is over: the database as it was at epoch 1."""
+    attack(
+        stack, "restore", conversation=conversation, epoch=1, members=members, key_origin="members"
+    )
+
+
 async def clients(stack, keyring, *names, kind=ChatClient) -> list[ChatClient]:
     opened = []
     for name in names:
@@ -240,14 +247,7 @@ def test_a_switched_key_origin_is_refused_by_every_member(stack, keyring):
             await alice.send_text(conversation, "not for mallory")
         except ProtocolError as refused:
             assert refused.code == "stale_epoch"
-        attack(
-            stack,
-            "restore",
-            conversation=conversation,
-            epoch=1,
-            members=["alice", "bob"],
-            key_origin="members",
-        )
+        restore(stack, conversation, ["alice", "bob"])
         await chat_carries_on(alice, bob, conversation)
         keys = attackers_keys(stack, conversation, keyring["mallory"], known)
         assert_unreadable(stack, conversation, before, keys)
@@ -281,14 +281,7 @@ def test_a_reconnecting_member_refuses_a_changed_origin(stack, keyring):
         await refusal(again, "origin_changed")
         assert again.state(conversation).key_origin == "members"
         await close(again)
-        attack(
-            stack,
-            "restore",
-            conversation=conversation,
-            epoch=1,
-            members=["alice", "bob"],
-            key_origin="members",
-        )
+        restore(stack, conversation, ["alice", "bob"])
         await close(alice, bob)
 
     asyncio.run(scenario())
@@ -302,14 +295,7 @@ def test_a_forged_key_request_with_an_extra_member_is_refused(stack, keyring):
         problem = await refusal(alice, "members_mismatch")
         assert "mallory" in problem.message
         assert _epochs_in_database(stack, conversation) == [1]  # alice made no key
-        attack(
-            stack,
-            "restore",
-            conversation=conversation,
-            epoch=1,
-            members=["alice", "bob"],
-            key_origin="members",
-        )
+        restore(stack, conversation, ["alice", "bob"])
         before = last_order(stack, conversation)
         await chat_carries_on(alice, bob, conversation)
         assert_unreadable(
@@ -399,14 +385,7 @@ def test_a_record_that_drops_a_member_silently_is_refused(stack, keyring):
         )
         assert "carol" in (await refusal(alice, "members_mismatch")).message
         assert _epochs_in_database(stack, conversation) == [1]
-        attack(
-            stack,
-            "restore",
-            conversation=conversation,
-            epoch=1,
-            members=["alice", "bob", "carol"],
-            key_origin="members",
-        )
+        restore(stack, conversation, ["alice", "bob", "carol"])
         # a member (bob's key, as if bob colluded) signs a record that drops carol: the
         # others refuse it, whoever signed it
         event, _ = forged_record(
