@@ -8,11 +8,13 @@ from channels.db import database_sync_to_async as db
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from chat import presence
 from chat.errors import ChatError
 from chat.events import conversation_group, user_group
 from chat.handlers import HANDLERS
+from chat.layer_watch import CONSUMERS
 from chat.protocol import REQUEST_TYPES, request_adapter
 from chat.ratelimit import TokenBucket
 from chat.services.conversations import conversation_ids_of, presence_audience, users_by_id
@@ -36,8 +38,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.conversations: set[str] = set()
         self.backlog: dict[str, set[int]] = {}  # orders sent from the database at connect
+        # per conversation, the newest epoch at which membership was read from the
+        # database: a message of a later epoch is forwarded only after checking again
+        self.member_at: dict[str, int] = {}
         self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
         self.strikes = 0
+        self.closing = False
         # Presence and groups before the handshake completes, so that a client which
         # sees its socket open is already counted and already receives events.
         came_online = await presence.connection_opened(user.pk, self.channel_name)
@@ -46,31 +52,56 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for conversation_id in await db(conversation_ids_of)(user):
             await self.join_conversation(conversation_id)
         await self.accept()
+        CONSUMERS.add(self)
+        await self.send_backlog()
+        if came_online:
+            await self.announce_presence(online=True)
+
+    async def send_backlog(self) -> None:
+        """Presence, pending invitations and key requests, and every message stored while
+        this socket was away (or while live delivery was down), from the database."""
         for event in await self.initial_events():
             if event["type"] == "message.new":
                 message = event["message"]
                 self.backlog.setdefault(message["conversation"], set()).add(message["order"])
             await self.send_json({**event, "id": None})
-        if came_online:
-            await self.announce_presence(online=True)
+
+    async def resync(self, reason: str) -> None:
+        """Live events may have been lost (an outage of the channel layer): subscribe
+        again to what this user is in now, say `resync`, send the backlog. The client
+        then fetches history `since` its last order (protocol.md §7)."""
+        current = set(await db(conversation_ids_of)(self.user))
+        for conversation_id in self.conversations - current:
+            await self.leave_conversation(conversation_id)
+        await self.subscribe(user_group(self.user.pk))
+        for conversation_id in current:
+            await self.join_conversation(conversation_id)
+        await self.send_json({"type": "resync", "id": None, "reason": reason})
+        await self.send_backlog()
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "heartbeat_task"):
             return
+        self.closing = True
+        CONSUMERS.discard(self)
         self.heartbeat_task.cancel()
-        await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        await self.unsubscribe(user_group(self.user.pk))
         for conversation_id in list(self.conversations):
             await self.leave_conversation(conversation_id)
-        if await presence.connection_closed(self.user.pk, self.channel_name):
-            await self.announce_presence(online=False)
+        try:
+            if await presence.connection_closed(self.user.pk, self.channel_name):
+                await self.announce_presence(online=False)
+        except Exception as exc:  # Redis down: the presence entry expires by itself
+            logger.warning("presence not updated at disconnect (%s)", type(exc).__name__)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not hasattr(self, "user"):
-            return  # an unauthenticated socket being closed
+        if not hasattr(self, "user") or self.closing:
+            return  # unauthenticated, or frames queued behind a close: nobody hears of them
         request_id = None
         try:
             frame = self.parse(text_data, bytes_data)
             request_id = frame.get("id") if isinstance(frame.get("id"), str) else None
+            self.throttle()
             request = self.validate(frame)
             reply = await HANDLERS[request.type](self, request)
             if reply is not None:
@@ -80,7 +111,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 {"type": "error", "id": request_id, "code": exc.code, "message": exc.message}
             )
             if exc.code == "rate_limited" and self.strikes >= settings.WS_RATE_STRIKES:
+                self.closing = True
                 await self.close(code=CLOSE_FLOODING)
+        except (RedisError, OSError) as exc:
+            # Redis (presence, the channel layer) is down: retryable, one line, no trace.
+            logger.warning("frame refused, Redis unavailable (%s)", type(exc).__name__)
+            await self.send_json(
+                {
+                    "type": "error",
+                    "id": request_id,
+                    "code": "unavailable",
+                    "message": "Live delivery is down for a moment; try again.",
+                }
+            )
         except Exception:
             # The frame's content is never logged: it may be ciphertext or private data.
             logger.exception("chat frame failed for user %s", self.user.pk)
@@ -93,20 +136,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 }
             )
 
-    def parse(self, text_data: str | None, bytes_data: bytes | None) -> dict:
+    def throttle(self) -> None:
         if not self.bucket.allow():
             self.strikes += 1
             raise ChatError("rate_limited", "Too many frames; slow down.")
+
+    def parse(self, text_data: str | None, bytes_data: bytes | None) -> dict:
         raw = text_data if text_data is not None else (bytes_data or b"")
         if len(raw) > settings.WS_MAX_FRAME_BYTES:
+            self.throttle()  # an oversized flood still counts against the bucket
             raise ChatError(
                 "frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes."
             )
         try:
             frame = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: thousands of nested brackets; refused like any bad JSON.
+            self.throttle()
             raise ChatError("invalid_json", "The frame is not valid JSON.") from None
         if not isinstance(frame, dict):
+            self.throttle()
             raise ChatError("invalid_json", "A frame must be a JSON object.")
         return frame
 
@@ -123,18 +172,46 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
 
+    async def subscribe(self, group: str) -> None:
+        # Best effort: with the channel layer down this fails, and the resync after
+        # recovery subscribes again; the request that got here has already committed.
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as exc:
+            logger.warning("group subscription deferred (%s)", type(exc).__name__)
+
+    async def unsubscribe(self, group: str) -> None:
+        try:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception as exc:
+            logger.warning("group unsubscription failed (%s)", type(exc).__name__)
+
     async def join_conversation(self, conversation_id: str) -> None:
         self.conversations.add(conversation_id)
-        await self.channel_layer.group_add(conversation_group(conversation_id), self.channel_name)
+        await self.subscribe(conversation_group(conversation_id))
 
     async def leave_conversation(self, conversation_id: str) -> None:
         self.conversations.discard(conversation_id)
-        await self.channel_layer.group_discard(
-            conversation_group(conversation_id), self.channel_name
-        )
+        self.member_at.pop(conversation_id, None)
+        await self.unsubscribe(conversation_group(conversation_id))
+
+    async def still_member(self, conversation_id: str, epoch: int) -> bool:
+        """Forwarding does not trust the channel layer to have told us of a removal: a
+        message of an epoch newer than the one membership was checked at is forwarded
+        only if the database still lists this user (every membership change starts an
+        epoch, so one look-up per epoch suffices)."""
+        if self.member_at.get(conversation_id, 0) >= epoch:
+            return True
+        if conversation_id in await db(conversation_ids_of)(self.user):
+            self.member_at[conversation_id] = epoch
+            return True
+        await self.leave_conversation(conversation_id)
+        return False
 
     async def chat_event(self, message: dict) -> None:
         """An event from the channel layer: keep group membership in step, then forward."""
+        if getattr(self, "closing", False):
+            return
         await self.forward(message["event"])
 
     async def forward(self, event: dict) -> None:
@@ -149,6 +226,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if conversation not in self.conversations:
                 return
             if message["order"] in self.backlog.get(conversation, ()):
+                return
+            if not await self.still_member(conversation, message["epoch"]):
                 return
         elif kind == "typing" and event["username"] == self.user.username:
             return

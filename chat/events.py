@@ -1,11 +1,14 @@
-"""Events leave only after the transaction that caused them commits, through the channel
-layer: to a user's personal group (every open tab) or to a conversation's group."""
+"""Events are written to the outbox in the transaction of the change they announce and
+leave after it commits (chat/outbox.py), to a user's personal group (every open tab) or
+to a conversation's group. A rollback leaves nothing to announce; a Redis outage delays
+announcements but loses none."""
 
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
+
+from chat import outbox
+from chat.models import OutboxEvent
 
 
 def user_group(user_id: int) -> str:
@@ -17,17 +20,16 @@ def conversation_group(conversation_id) -> str:
     return f"conversation.{conversation_id}"
 
 
-def _send(groups: list[str], event: dict) -> None:
-    layer = get_channel_layer()
-    for group in groups:
-        async_to_sync(layer.group_send)(group, {"type": "chat.event", "event": event})
+def _write(groups: list[str], event: dict) -> None:
+    if not groups:
+        return
+    OutboxEvent.objects.create(groups=groups, event={**event, "id": None})
+    transaction.on_commit(outbox.wake)
 
 
 def publish_to_users(user_ids: Iterable[int], event: dict) -> None:
-    groups = [user_group(user_id) for user_id in sorted(set(user_ids))]
-    transaction.on_commit(lambda: _send(groups, {**event, "id": None}))
+    _write([user_group(user_id) for user_id in sorted(set(user_ids))], event)
 
 
 def publish_to_conversation(conversation_id, event: dict) -> None:
-    group = conversation_group(conversation_id)
-    transaction.on_commit(lambda: _send([group], {**event, "id": None}))
+    _write([conversation_group(conversation_id)], event)

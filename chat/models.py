@@ -63,7 +63,6 @@ class Membership(models.Model):
     joined = models.DateTimeField(auto_now_add=True)
     left = models.DateTimeField(null=True, blank=True)
     removed = models.BooleanField(default=False)
-    last_sequence = models.PositiveBigIntegerField(default=0)
     delivered_upto = models.PositiveBigIntegerField(default=0)
 
     class Meta:
@@ -210,6 +209,26 @@ class MembershipChange(models.Model):
         return f"{self.action} {self.subject_id} by {self.actor_id} ({self.state})"
 
 
+class DeviceSequence(models.Model):
+    """The newest sequence number each sending device used in a conversation: replays are
+    refused per device, so any number of tabs of one user send interleaved."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    device = models.CharField(max_length=32)
+    last_sequence = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "sender", "device"], name="one_counter_per_device"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"device {self.device} of {self.sender_id} in {self.conversation_id}"
+
+
 class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
@@ -218,7 +237,8 @@ class Message(models.Model):
     epoch = models.PositiveIntegerField()
     sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     sender_serial = models.CharField(max_length=40)
-    sequence = models.PositiveBigIntegerField()
+    device = models.CharField(max_length=32, default="")  # the sending device (a tab, a session)
+    sequence = models.PositiveBigIntegerField()  # per (conversation, sender, device)
     client_id = models.UUIDField()
     timestamp_ms = models.PositiveBigIntegerField()
     iv = models.BinaryField()
@@ -236,3 +256,21 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.order} in {self.conversation_id}"
+
+
+class OutboxEvent(models.Model):
+    """An event written in the same transaction as the change it announces; a publisher
+    in each worker sends it to the channel layer after the commit and marks it sent, and
+    whatever a Redis outage or a dead worker left unsent is sent later (chat/outbox.py)."""
+
+    groups = models.JSONField()  # channel-layer group names
+    event = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)  # a worker is sending it
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["sent_at", "id"])]
+
+    def __str__(self) -> str:
+        return f"outbox {self.pk} ({'sent' if self.sent_at else 'pending'})"

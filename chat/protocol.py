@@ -134,6 +134,7 @@ class MessageSend(Frame):
     sequence: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
     timestamp_ms: U64
     sender_serial: Serial
+    device: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
     iv: B64Bytes
     ciphertext: B64Bytes
     signature: B64Bytes

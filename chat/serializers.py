@@ -1,11 +1,11 @@
 """The protocol's objects (docs/protocol.md §4.2), built from models."""
 
-from chat.models import Conversation, Invitation, KeyEpoch, Membership, Message
+from chat.models import Conversation, Invitation, KeyEpoch, Message
 from chat.services.statements import statement_json
 from securechat.jsonapi import b64
 
 
-def conversation_json(conversation: Conversation, me_membership: Membership | None = None) -> dict:
+def conversation_json(conversation: Conversation) -> dict:
     members = (
         conversation.memberships.filter(left__isnull=True)
         .select_related("user")
@@ -19,7 +19,6 @@ def conversation_json(conversation: Conversation, me_membership: Membership | No
         "epoch": conversation.current_epoch,
         "epoch_pending": conversation.pending_epoch is not None,
         "last_order": conversation.last_order,
-        "my_last_sequence": me_membership.last_sequence if me_membership else 0,
         "members": [
             {"username": m.user.username, "display_name": m.user.shown_name, "role": m.role}
             for m in members
@@ -74,6 +73,7 @@ def message_json(message: Message, sender_username: str) -> dict:
         "epoch": message.epoch,
         "sender": sender_username,
         "sender_serial": message.sender_serial,
+        "device": message.device,
         "sequence": message.sequence,
         "timestamp_ms": message.timestamp_ms,
         "client_id": str(message.client_id),

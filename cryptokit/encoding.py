@@ -6,8 +6,9 @@ are raw bytes. Each encoding opens with a domain tag field, so a signature made 
 purpose can never be replayed as another; the second field is PROTOCOL_VERSION where a
 version is carried.
 
-* message_header: tag "securechat.message-header.v1", version, conversation_id, epoch,
-  sender, sender_serial, sequence, timestamp_ms. The AES-GCM associated data.
+* message_header: tag "securechat.message-header.v2", version 2, conversation_id, epoch,
+  sender, sender_serial, device (32 lowercase hex), sequence, timestamp_ms. The AES-GCM
+  associated data.
 * message_signed_bytes: tag "securechat.message.v1", header, iv, ciphertext (with tag).
   What the sender signs.
 * distribution_record: tag "securechat.epoch.v2", version 2, conversation_id, epoch,
@@ -31,13 +32,14 @@ import re
 import struct
 from collections.abc import Sequence
 
-PROTOCOL_VERSION = 1  # messages (header and signed bytes)
+PROTOCOL_VERSION = 2  # messages (header and signed bytes); 2 added the sending device
 RECORD_VERSION = 2  # distribution records
 STATEMENT_VERSION = 1  # membership statements
 KEY_ORIGINS = ("server", "members")
 MEMBERSHIP_ACTIONS = ("add", "leave", "remove")
 MAX_INT = 2**64 - 1
 _SERIAL = re.compile(r"[0-9a-f]+")
+_DEVICE = re.compile(r"[0-9a-f]{32}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Field = bytes | bytearray | memoryview | str | int
@@ -80,23 +82,32 @@ def _conversation(value: str) -> str:
     return value
 
 
+def _device(value: str) -> str:
+    if not isinstance(value, str) or not _DEVICE.fullmatch(value):
+        raise ValueError("a device id is 32 lowercase hex characters")
+    return value
+
+
 def message_header(
     *,
     conversation_id: str,
     epoch: int,
     sender: str,
     sender_serial: str,
+    device: str,
     sequence: int,
     timestamp_ms: int,
 ) -> bytes:
-    """The AES-GCM associated data of a message."""
+    """The AES-GCM associated data of a message. `sequence` counts per sending device
+    (a tab, a client session), so several devices of one user never collide."""
     return encode(
-        b"securechat.message-header.v1",
+        b"securechat.message-header.v2",
         PROTOCOL_VERSION,
         _conversation(conversation_id),
         epoch,
         sender,
         _serial(sender_serial),
+        _device(device),
         sequence,
         timestamp_ms,
     )

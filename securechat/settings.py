@@ -252,5 +252,12 @@ WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 256 * 1024)
 WS_RATE_PER_SECOND = env_int("WS_RATE_PER_SECOND", 30)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 60)
 WS_RATE_STRIKES = env_int("WS_RATE_STRIKES", 100)
+# Delivery under faults (docs/reliability.md): how often each worker looks for unsent
+# outbox events and probes its channel layer, how long a claimed event waits for the
+# worker that claimed it, and how long sent events are kept.
+OUTBOX_POLL_SECONDS = env_int("OUTBOX_POLL_SECONDS", 1)
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 10)
+OUTBOX_KEEP_SECONDS = env_int("OUTBOX_KEEP_SECONDS", 3600)
+LAYER_PROBE_SECONDS = env_int("LAYER_PROBE_SECONDS", 1)
 PRESENCE_HEARTBEAT_SECONDS = env_int("PRESENCE_HEARTBEAT_SECONDS", 15)
 PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 45)

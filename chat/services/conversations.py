@@ -300,7 +300,7 @@ def list_conversations(user: User) -> list[dict]:
         .select_related("conversation__created_by")
         .order_by("-conversation__created")
     )
-    return [conversation_json(m.conversation, m) for m in memberships]
+    return [conversation_json(m.conversation) for m in memberships]
 
 
 def pending_invitations(user: User) -> list[Invitation]:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from chat.errors import ChatError
 from chat.events import publish_to_conversation, publish_to_users
-from chat.models import Conversation, KeyEpoch, Membership, Message, WrappedKey
+from chat.models import Conversation, DeviceSequence, KeyEpoch, Membership, Message, WrappedKey
 from chat.serializers import message_json
 from chat.services.conversations import membership_of
 from chat.services.epochs import rotation_due, start_epoch
@@ -30,6 +30,7 @@ class OutgoingMessage:
     sequence: int
     timestamp_ms: int
     sender_serial: str
+    device: str
     iv: bytes
     ciphertext: bytes
     signature: bytes
@@ -83,6 +84,7 @@ def _check_signature(sender: User, conversation: Conversation, message: Outgoing
         epoch=message.epoch,
         sender=sender.username,
         sender_serial=message.sender_serial,
+        device=message.device,
         sequence=message.sequence,
         timestamp_ms=message.timestamp_ms,
     )
@@ -109,7 +111,25 @@ def accept_message(sender: User, message: OutgoingMessage) -> Accepted:
         stored = _already_stored(sender, message)
         if stored is None:
             raise
-        return Accepted(stored.order, message.conversation_id, str(message.client_id), {})
+        return _acknowledge_again(stored, message)
+
+
+def _acknowledge_again(stored: Message, message: OutgoingMessage) -> Accepted:
+    """A retry is acknowledged with the original order; a client_id reused for another
+    conversation is refused (it names one message in one conversation)."""
+    if str(stored.conversation_id) != message.conversation_id:
+        raise ChatError("client_id_reused", "This client_id names a message elsewhere.")
+    return Accepted(stored.order, message.conversation_id, str(message.client_id), {})
+
+
+def _advance_sequence(conversation: Conversation, sender: User, message: OutgoingMessage) -> None:
+    counter, _ = DeviceSequence.objects.select_for_update().get_or_create(
+        conversation=conversation, sender=sender, device=message.device
+    )
+    if message.sequence <= counter.last_sequence:
+        raise ChatError("replayed", "This sequence number was already used by this device.")
+    counter.last_sequence = message.sequence
+    counter.save(update_fields=["last_sequence"])
 
 
 @transaction.atomic
@@ -117,21 +137,20 @@ def _store_message(sender: User, message: OutgoingMessage) -> Accepted:
     membership = membership_of(message.conversation_id, sender, lock=True)
     conversation = membership.conversation
     stored = _already_stored(sender, message)
-    if stored is not None and stored.conversation_id == conversation.id:
-        return Accepted(stored.order, str(conversation.id), str(message.client_id), {})
+    if stored is not None:
+        return _acknowledge_again(stored, message)
     epoch = _check_epoch(conversation, message.epoch)
-    if message.sequence <= membership.last_sequence:
-        raise ChatError("replayed", "This sequence number was already used.")
     _check_signature(sender, conversation, message)
+    _advance_sequence(conversation, sender, message)
     conversation.last_order += 1
     conversation.save(update_fields=["last_order"])
-    Membership.objects.filter(pk=membership.pk).update(last_sequence=message.sequence)
     stored = Message.objects.create(
         conversation=conversation,
         order=conversation.last_order,
         epoch=message.epoch,
         sender=sender,
         sender_serial=message.sender_serial,
+        device=message.device,
         sequence=message.sequence,
         client_id=message.client_id,
         timestamp_ms=message.timestamp_ms,
@@ -214,7 +233,11 @@ def acknowledge_delivery(conversation_id: str, user: User, up_to: int) -> int:
     by_sender: dict[int, list[int]] = {}
     for sender_id, order in (
         Message.objects.filter(
-            conversation_id=conversation_id, order__gt=previous, order__lte=up_to
+            conversation_id=conversation_id,
+            order__gt=previous,
+            order__lte=up_to,
+            # a receipt only for what this member can read: not the past before they joined
+            epoch__in=readable_epochs(conversation_id, user),
         )
         .exclude(sender=user)
         .values_list("sender_id", "order")

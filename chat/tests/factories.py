@@ -17,6 +17,8 @@ from cryptokit.keys import spki_der
 from cryptokit.membership import Statement, new_nonce
 from keys.demo import certify_new_keys
 
+DEVICE = "d" * 32  # one sending device per member in service tests
+
 
 @dataclass
 class Member:
@@ -50,6 +52,7 @@ def seal(
     *,
     key: bytes | None = None,
     sequence: int | None = None,
+    device: str = DEVICE,
 ) -> OutgoingMessage:
     """Encrypt and sign `text` as `member` would, for epoch `number`."""
     key = key or epoch_key(member, conversation_id, number)
@@ -62,6 +65,7 @@ def seal(
         epoch=number,
         sender=member.user.username,
         sender_serial=member.signing_serial,
+        device=device,
         sequence=sequence,
         timestamp_ms=timestamp,
     )
@@ -74,6 +78,7 @@ def seal(
         sequence=sequence,
         timestamp_ms=timestamp,
         sender_serial=member.signing_serial,
+        device=device,
         iv=iv,
         ciphertext=ciphertext,
         signature=signing.sign(member.signing_key, signed),

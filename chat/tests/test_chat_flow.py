@@ -132,6 +132,7 @@ def test_a_newcomer_reads_only_new_messages_and_a_leaver_no_new_ones(stack):
         epoch=3,
         sender="alice",
         sender_serial=sealed["sender_serial"],
+        device=sealed["device"],
         sequence=sealed["sequence"],
         timestamp_ms=sealed["timestamp_ms"],
     )

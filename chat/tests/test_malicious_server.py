@@ -150,18 +150,20 @@ def assert_unreadable(stack, conversation: str, after: int, keys: list[bytes]) -
     """Honest messages stored after order `after` exist and open with none of `keys`."""
     with sqlite3.connect(stack.database_path) as db:
         rows = db.execute(
-            "SELECT m.epoch, u.username, m.sender_serial, m.sequence, m.timestamp_ms, m.iv,"
+            "SELECT m.epoch, u.username, m.sender_serial, m.device, m.sequence, m.timestamp_ms,"
+            " m.iv,"
             " m.ciphertext FROM chat_message m JOIN accounts_user u ON u.id = m.sender_id"
             ' WHERE m.conversation_id = ? AND m."order" > ?',
             (conversation.replace("-", ""), after),
         ).fetchall()
     assert rows, "no honest message was sent after the attack"
-    for epoch, sender, serial, sequence, timestamp, iv, ciphertext in rows:
+    for epoch, sender, serial, device, sequence, timestamp, iv, ciphertext in rows:
         header = encoding.message_header(
             conversation_id=conversation,
             epoch=epoch,
             sender=sender,
             sender_serial=serial,
+            device=device,
             sequence=sequence,
             timestamp_ms=timestamp,
         )

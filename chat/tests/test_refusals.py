@@ -47,6 +47,7 @@ def test_bad_messages_are_refused_and_the_conversation_carries_on(stack):
         good = alice.state(conversation).encrypt(
             "a good message",
             sender="alice",
+            device=alice.device,
             signing_key=alice.keys.signing_key,
             signing_serial=alice.keys.signing_serial,
         )
@@ -62,6 +63,7 @@ def test_bad_messages_are_refused_and_the_conversation_carries_on(stack):
         fresh = alice.state(conversation).encrypt(
             "to be tampered",
             sender="alice",
+            device=alice.device,
             signing_key=alice.keys.signing_key,
             signing_serial=alice.keys.signing_serial,
         )
@@ -124,6 +126,7 @@ def test_a_revoked_signer_is_refused(stack):
         stolen = bob.state(conversation).encrypt(
             "signed with a revoked key",
             sender="bob",
+            device=bob.device,
             signing_key=bob.keys.signing_key,
             signing_serial=bob.keys.signing_serial,
         )

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from accounts.models import User
-from chat.models import KeyEpoch, Message, WrappedKey
+from chat.models import KeyEpoch, Message, OutboxEvent, WrappedKey
 from chat.services import conversations, epochs, messages
 from chat.tests.factories import epoch_key, make_member, seal
 from client.securechat_client.conversation import encode_body
@@ -86,6 +86,7 @@ def test_a_message_is_stored_as_ciphertext_with_the_next_order(team, conversatio
         epoch=1,
         sender="alice",
         sender_serial=stored.sender_serial,
+        device=stored.device,
         sequence=stored.sequence,
         timestamp_ms=stored.timestamp_ms,
     )
@@ -99,6 +100,42 @@ def test_a_retried_client_id_is_stored_once_and_acked_again(team, conversation):
     first = messages.accept_message(team["alice"].user, message)
     again = messages.accept_message(team["alice"].user, message)
     assert first.order == again.order and Message.objects.count() == 1
+
+
+def test_a_client_id_reused_in_another_conversation_is_refused(team, conversation):
+    first = seal(team["alice"], conversation.id, 1, "first")
+    stored = messages.accept_message(team["alice"].user, first)
+    other = conversations.create_conversation(team["alice"].user, ["dave"])
+    reused = dataclasses.replace(
+        seal(team["alice"], other.id, 1, "second"), client_id=first.client_id
+    )
+    assert refused("client_id_reused", messages.accept_message, team["alice"].user, reused)
+    kept = Message.objects.get()
+    assert (kept.conversation_id, kept.order) == (conversation.id, stored.order)
+
+
+def test_two_devices_of_one_user_interleave_and_a_replay_is_still_refused(team, conversation):
+    alice = team["alice"]
+    orders = []
+    for sequence in range(1, 4):
+        for device in ("a" * 32, "b" * 32):
+            sealed = seal(alice, conversation.id, 1, "x", sequence=sequence, device=device)
+            orders.append(messages.accept_message(alice.user, sealed).order)
+    assert orders == list(range(1, 7))
+    replay = seal(alice, conversation.id, 1, "again", sequence=2, device="b" * 32)
+    assert refused("replayed", messages.accept_message, alice.user, replay)
+
+
+def test_a_newcomer_acknowledges_only_what_it_can_read(team, conversation):
+    alice = team["alice"]
+    messages.accept_message(alice.user, seal(alice, conversation.id, 1, "before dave"))
+    invitation = conversations.invite(str(conversation.id), alice.user, "dave")
+    conversations.accept_invitation(invitation.pk, team["dave"].user)
+    messages.accept_message(alice.user, seal(alice, conversation.id, 2, "with dave"))
+    OutboxEvent.objects.all().delete()
+    messages.acknowledge_delivery(str(conversation.id), team["dave"].user, 2)
+    receipts = [row.event for row in OutboxEvent.objects.all()]
+    assert [(r["type"], r["orders"]) for r in receipts] == [("message.delivered", [2])]
 
 
 def test_a_non_member_is_refused(team, conversation):
@@ -240,13 +277,12 @@ def test_revoking_a_members_keys_rekeys_their_conversations(team, conversation):
     assert epoch.wrapped_keys.get(member=team["bob"].user).wrapped_key == b""
 
 
-def test_delivery_receipts_are_batched_per_sender(
-    team, conversation, django_capture_on_commit_callbacks
-):
+def test_delivery_receipts_are_batched_per_sender(team, conversation):
     alice = team["alice"]
     for text in ("a", "b", "c"):
         messages.accept_message(alice.user, seal(alice, conversation.id, 1, text))
-    with django_capture_on_commit_callbacks() as callbacks:
-        assert messages.acknowledge_delivery(str(conversation.id), team["bob"].user, 3) == 3
-    assert len(callbacks) == 1  # one message.delivered frame for alice, covering 1..3
+    OutboxEvent.objects.all().delete()
+    assert messages.acknowledge_delivery(str(conversation.id), team["bob"].user, 3) == 3
+    receipts = [row.event for row in OutboxEvent.objects.all()]
+    assert [(r["type"], r["orders"]) for r in receipts] == [("message.delivered", [1, 2, 3])]
     assert messages.undelivered(team["bob"].user) == []

@@ -4,6 +4,7 @@ certificates against the CA, key records, message signatures, replays."""
 import asyncio
 import datetime as dt
 import hashlib
+import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import dsa
@@ -47,6 +48,8 @@ class ChatClient:
         self.problems: list[Exception] = []  # refused records and failures, for the user to see
         self.pump: asyncio.Task | None = None
         self.intended: dict[str, frozenset[str]] = {}  # members I asked for at creation
+        # This client session is one sending device: its own sequence numbers (protocol §3.4).
+        self.device = secrets.token_hex(16)
         self.held_requests: dict[str, dict] = {}  # key requests waiting on a key change
 
     # --- HTTP: login, trust, keys -------------------------------------------------
@@ -151,7 +154,6 @@ class ChatClient:
         )
         state.fix_key_origin(conversation["key_origin"])  # refuses a changed origin
         state.created_by = state.created_by or conversation["created_by"]
-        state.last_sequence = max(state.last_sequence, conversation.get("my_last_sequence", 0))
         state.known_members = [m["username"] for m in conversation["members"]]
         return state
 
@@ -541,6 +543,7 @@ class ChatClient:
         body = self.state(conversation_id).encrypt(
             text,
             sender=self.username,
+            device=self.device,
             signing_key=self.keys.signing_key,
             signing_serial=self.keys.signing_serial,
         )

@@ -74,10 +74,10 @@ class ConversationState:
     known_members: list[str] = field(default_factory=list)  # as the server listed them
     epochs: dict[int, EpochView] = field(default_factory=dict)
     epoch_keys: dict[int, bytes] = field(default_factory=dict)
-    last_sequence: int = 0
+    last_sequence: int = 0  # of this device (this client session)
     last_order: int = 0
     seen_orders: set[int] = field(default_factory=set)
-    sender_sequences: dict[str, int] = field(default_factory=dict)
+    sender_sequences: dict[tuple[str, str], int] = field(default_factory=dict)  # (sender, device)
 
     # --- the key-origin and membership rules (protocol.md §5) ---------------------
 
@@ -231,7 +231,14 @@ class ConversationState:
     # --- messages -----------------------------------------------------------------
 
     def encrypt(
-        self, text: str, *, sender: str, signing_key, signing_serial: str, client_id: str = ""
+        self,
+        text: str,
+        *,
+        sender: str,
+        device: str,
+        signing_key,
+        signing_serial: str,
+        client_id: str = "",
     ) -> dict:
         """A `message.send` body for `text` under the newest epoch key."""
         epoch = self.current_epoch
@@ -244,6 +251,7 @@ class ConversationState:
             epoch=epoch,
             sender=sender,
             sender_serial=signing_serial,
+            device=device,
             sequence=self.last_sequence,
             timestamp_ms=timestamp,
         )
@@ -256,6 +264,7 @@ class ConversationState:
             "sequence": self.last_sequence,
             "timestamp_ms": timestamp,
             "sender_serial": signing_serial,
+            "device": device,
             "iv": b64(iv),
             "ciphertext": b64(ciphertext),
             "signature": b64(signing.sign(signing_key, signed)),
@@ -267,8 +276,9 @@ class ConversationState:
     def decrypt(self, message: dict, *, sender_public_key) -> DecryptedMessage:
         """Verify the sender's signature, refuse replays, decrypt."""
         sender, sequence = message["sender"], message["sequence"]
-        if sequence <= self.sender_sequences.get(sender, 0):
-            raise TrustError("replayed", f"{sender} already used sequence {sequence}.")
+        counter = (sender, message["device"])
+        if sequence <= self.sender_sequences.get(counter, 0):
+            raise TrustError("replayed", f"{sender}'s device already used sequence {sequence}.")
         view = self.epochs.get(message["epoch"])
         if view is not None and sender not in view.members:
             raise TrustError("not_member", f"{sender} was not a member in epoch {view.number}.")
@@ -277,6 +287,7 @@ class ConversationState:
             epoch=message["epoch"],
             sender=sender,
             sender_serial=message["sender_serial"],
+            device=message["device"],
             sequence=sequence,
             timestamp_ms=message["timestamp_ms"],
         )
@@ -294,7 +305,7 @@ class ConversationState:
         except CryptoError as exc:
             raise TrustError("decrypt_failed", str(exc)) from None
         text = decode_body(plaintext)
-        self.sender_sequences[sender] = sequence
+        self.sender_sequences[counter] = sequence
         self.seen_orders.add(message["order"])
         self.last_order = max(self.last_order, message["order"])
         return DecryptedMessage(

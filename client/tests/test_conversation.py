@@ -363,7 +363,7 @@ def test_a_server_record_must_come_from_the_server(people):
 
 def message_between(people, bobs_view, alices_view, text="hello"):
     return alices_view.encrypt(
-        text, sender="alice", signing_key=people["alice"][0], signing_serial="aa"
+        text, sender="alice", device="a" * 32, signing_key=people["alice"][0], signing_serial="aa"
     )
 
 

@@ -12,6 +12,7 @@ HEADER = {
     "epoch": 3,
     "sender": "zoë",
     "sender_serial": "5f3a9c",
+    "device": "0123456789abcdef0123456789abcdef",
     "sequence": 42,
     "timestamp_ms": 1764000000000,
 }
@@ -66,12 +67,13 @@ def test_fields_are_u32be_length_prefixed():
 
 def test_message_header_fields_in_order():
     assert fields(encoding.message_header(**HEADER)) == [
-        b"securechat.message-header.v1",
-        u64(1),
+        b"securechat.message-header.v2",
+        u64(2),
         HEADER["conversation_id"].encode(),
         u64(3),
         "zoë".encode(),
         b"5f3a9c",
+        b"0123456789abcdef0123456789abcdef",
         u64(42),
         u64(1764000000000),
     ]

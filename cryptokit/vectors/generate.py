@@ -41,6 +41,7 @@ def _header_cases() -> list[dict]:
                 "epoch": 3,
                 "sender": "alice",
                 "sender_serial": "5f3a9c",
+                "device": "0123456789abcdef0123456789abcdef",
                 "sequence": 42,
                 "timestamp_ms": 1764000000000,
             },
@@ -52,6 +53,7 @@ def _header_cases() -> list[dict]:
                 "epoch": 0,
                 "sender": "zoë",
                 "sender_serial": "0",
+                "device": "ffffffffffffffffffffffffffffffff",
                 "sequence": MAX_SAFE_INTEGER,
                 "timestamp_ms": 0,
             },
@@ -245,6 +247,11 @@ def _refused_cases() -> list[dict]:
             "function": "distribution_record",
             "why": "a serial without a wrapped key",
             "input": {**record, "members": [["bob", "0b0b", ""]]},
+        },
+        {
+            "function": "message_header",
+            "why": "device id not 32 lowercase hex characters",
+            "input": {**header, "device": "0123456789ABCDEF0123456789ABCDEF"},
         },
         {
             "function": "message_header",
