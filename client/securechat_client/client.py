@@ -9,11 +9,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import dsa
 
-from client.securechat_client.connection import Connection
 from client.securechat_client.conversation import ConversationState, DecryptedMessage, b64, unb64
 from client.securechat_client.errors import ProtocolError, TrustError
 from client.securechat_client.http import HttpSession
 from client.securechat_client.keystore import KeyPair, generate_key_pair, save_private_keys
+from client.securechat_client.live import LiveSocket, backoff
 from client.securechat_client.renewal import renew_if_due
 from client.securechat_client.trust import TrustStore, public_spki
 from cryptokit import encoding, signing, wrapping
@@ -26,22 +26,32 @@ from cryptokit.pop import answer_challenge
 # Trust failures of a members-mode record that the server can repair by asking another
 # member for a new key (protocol.md §5.4); anything else is refused and only reported.
 REPORTABLE = {"key_does_not_open", "bad_distribution"}
+# Refusals a send may be retried after, with the same client_id.
+RETRYABLE_CODES = {"closed", "internal_error", "unavailable", "rate_limited"}
 
 SERVER_NAME = "SecureChat server"
 
 
 class ChatClient:
     def __init__(
-        self, base_url: str, *, keys_dir: Path | None = None, pins_path: Path | None = None
+        self,
+        base_url: str,
+        *,
+        keys_dir: Path | None = None,
+        pins_path: Path | None = None,
+        other_urls: list[str] = (),
     ):
         self.base_url = base_url.rstrip("/")
+        # Other workers of the same server, tried in turn when reconnecting.
+        self.urls = [self.base_url, *(url.rstrip("/") for url in other_urls)]
         self.http = HttpSession(self.base_url)
         self.keys_dir, self.pins_path = keys_dir, pins_path
         self.username = ""
         self.keys: KeyPair | None = None
         self.trust: TrustStore | None = None
         self.authority: dict = {}
-        self.connection: Connection | None = None
+        self.live: LiveSocket | None = None
+        self.queued: dict[str, set[int]] = {}  # orders of message.new put in the inbox
         self.conversations: dict[str, ConversationState] = {}
         self.inbox: list[dict] = []
         self.changed = asyncio.Condition()
@@ -126,27 +136,74 @@ class ChatClient:
                 await renew_if_due(self)  # certificates renew before they expire
             except ProtocolError as refused:  # e.g. key_revoked: shown, the socket still opens
                 self.problems.append(refused)
-        ws_url = self.base_url.replace("http", "ws", 1) + "/ws/chat/"
-        self.connection = await Connection.open(
-            ws_url, origin=self.base_url, cookie=self.http.cookie_header()
-        )
+        self.live = LiveSocket(self.urls, self.http.cookie_header())
+        await self.live.open()
         self.pump = asyncio.create_task(self._pump())
-        listed = await self.connection.request("conversation.list")
+        await self._refresh_conversations()
+
+    @property
+    def connection(self):
+        """The current WebSocket (a new one after each reconnect)."""
+        return self.live.connection if self.live else None
+
+    @property
+    def connection_state(self) -> str:
+        return self.live.state if self.live else "offline"
+
+    async def close(self) -> None:
+        if self.pump:
+            self.pump.cancel()
+        if self.live:
+            await self.live.close()
+        await self.http.close()
+
+    async def request(self, type_: str, **fields) -> dict:
+        """A protocol request; waits for the socket while it reconnects."""
+        return await self.live.request(type_, **fields)
+
+    async def _refresh_conversations(self) -> None:
+        listed = await self.request("conversation.list")
         for conversation in listed["conversations"]:
             try:
                 self._track(conversation)
             except TrustError as problem:  # e.g. origin_changed: shown, never applied
                 self.problems.append(problem)
 
-    async def close(self) -> None:
-        if self.pump:
-            self.pump.cancel()
-        if self.connection:
-            await self.connection.close()
-        await self.http.close()
+    async def resync(self, reason: str = "") -> None:
+        """After a reconnect or a `resync` from the server: what changed meanwhile, and
+        every message since the last one this client has, from the database."""
+        await self._refresh_conversations()
+        for conversation_id in list(self.conversations):
+            await self._fetch_since(conversation_id, max(self.queued.get(conversation_id, {0})))
 
-    async def request(self, type_: str, **fields) -> dict:
-        return await self.connection.request(type_, **fields)
+    async def _fetch_since(self, conversation_id: str, since: int) -> None:
+        """Queue the stored messages after `since`, oldest first (duplicates dropped)."""
+        while True:
+            try:
+                reply = await self.request(
+                    "conversation.history", conversation=conversation_id, since=since, limit=200
+                )
+            except ProtocolError as refused:
+                if refused.code == "not_member":
+                    return  # left or removed meanwhile
+                raise
+            for message in reply["messages"]:
+                await self._queue({"type": "message.new", "id": None, "message": message})
+                since = max(since, message["order"])
+            if not reply["has_more"]:
+                return
+
+    async def _queue(self, event: dict) -> None:
+        """Put an event in the inbox; a message.new only once per (conversation, order)."""
+        if event["type"] == "message.new":
+            message = event["message"]
+            orders = self.queued.setdefault(message["conversation"], set())
+            if message["order"] in orders:
+                return
+            orders.add(message["order"])
+        async with self.changed:
+            self.inbox.append(event)
+            self.changed.notify_all()
 
     def _track(self, conversation: dict) -> ConversationState:
         state = self.conversations.setdefault(
@@ -160,7 +217,10 @@ class ChatClient:
     async def _pump(self) -> None:
         """Handle key events as they come, then queue every event for the user."""
         while True:
-            event = await self.connection.next_event(timeout=None)
+            try:
+                event = await self.live.next_event()
+            except ProtocolError:  # offline for good (closed by us, or refused)
+                return
             try:
                 await self._handle(event)
             except TrustError as problem:
@@ -169,13 +229,15 @@ class ChatClient:
                 pass  # e.g. another member answered an epoch request first
             except Exception as failure:  # keep pumping: one bad event must not stop the client
                 self.problems.append(failure)
-            async with self.changed:
-                self.inbox.append(event)
-                self.changed.notify_all()
+            await self._queue(event)
 
     async def _handle(self, event: dict) -> None:
         kind = event["type"]
-        if kind == "conversation.created":
+        if kind == "resync" or (kind == "connection.state" and event["state"] == "connected"):
+            await self.resync(event.get("reason", "reconnected"))
+        elif kind == "message.new":
+            await self._fill_gap(event["message"])
+        elif kind == "conversation.created":
             self._track(event["details"])
         elif kind == "invite.received" and event["invitation"].get("statement"):
             await self._check_invitation(event["invitation"])
@@ -291,6 +353,13 @@ class ChatClient:
             self.trust.check_pin(name, "encryption", spki)
             verified[name] = certificate
         return verified
+
+    async def _fill_gap(self, message: dict) -> None:
+        """A message whose order skips some: fetch the missing ones first (a live event
+        was lost), so the inbox stays in order."""
+        have = self.queued.get(message["conversation"])
+        if have and message["order"] > max(have) + 1:
+            await self._fetch_since(message["conversation"], max(have))
 
     async def _intended_members(self, state: ConversationState) -> frozenset[str] | None:
         """Epoch 1 of a conversation I created goes to the members I named; the request
@@ -539,7 +608,10 @@ class ChatClient:
         fields = await self._statement_fields(conversation_id, "leave", self.username)
         await self.request("conversation.leave", conversation=conversation_id, **fields)
 
-    async def send_text(self, conversation_id: str, text: str) -> dict:
+    async def send_text(self, conversation_id: str, text: str, *, attempts: int = 6) -> dict:
+        """Encrypt once, then send until acknowledged: a retry after a timeout, a
+        reconnect or a retryable error carries the same client_id, so the server stores
+        it once and acknowledges it again (never a duplicate)."""
         body = self.state(conversation_id).encrypt(
             text,
             sender=self.username,
@@ -547,7 +619,19 @@ class ChatClient:
             signing_key=self.keys.signing_key,
             signing_serial=self.keys.signing_serial,
         )
-        return await self.request("message.send", **body)
+        return await self.send_body(body, attempts=attempts)
+
+    async def send_body(self, body: dict, *, attempts: int = 6) -> dict:
+        for attempt in range(attempts):
+            try:
+                return await self.request("message.send", **body)
+            except TimeoutError:
+                pass
+            except ProtocolError as refused:
+                if refused.code not in RETRYABLE_CODES or attempt == attempts - 1:
+                    raise
+            await asyncio.sleep(backoff(attempt))
+        raise ProtocolError("unavailable", "The message could not be sent; try again.")
 
     async def open_message(self, message: dict, *, check_replay: bool = True) -> DecryptedMessage:
         """Verify the sender's certificate and signature, then decrypt."""

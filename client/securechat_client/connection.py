@@ -27,6 +27,16 @@ class Connection:
         return cls(socket)
 
     async def _read(self) -> None:
+        try:
+            await self._read_frames()
+        finally:
+            # Requests still waiting will get no reply on this socket: fail them now.
+            for waiter in self.pending.values():
+                if not waiter.done():
+                    waiter.set_exception(ProtocolError("closed", "The connection closed."))
+            self.pending.clear()
+
+    async def _read_frames(self) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
             async for text in self.socket:
                 frame = json.loads(text)
@@ -42,10 +52,19 @@ class Connection:
 
     async def request(self, type_: str, *, timeout: float = 10, **fields) -> dict:
         request_id = str(next(self.ids))
+        if self.reader.done():
+            raise ProtocolError("closed", "The connection is closed.")
         waiter = asyncio.get_running_loop().create_future()
         self.pending[request_id] = waiter
-        await self.socket.send(json.dumps({"type": type_, "id": request_id, **fields}))
-        reply = await asyncio.wait_for(waiter, timeout)
+        try:
+            await self.socket.send(json.dumps({"type": type_, "id": request_id, **fields}))
+        except websockets.ConnectionClosed:
+            self.pending.pop(request_id, None)
+            raise ProtocolError("closed", "The connection is closed.") from None
+        try:
+            reply = await asyncio.wait_for(waiter, timeout)
+        finally:
+            self.pending.pop(request_id, None)
         if reply["type"] == "error":
             raise ProtocolError(reply["code"], reply["message"])
         return reply
