@@ -131,6 +131,60 @@ def test_a_flood_is_throttled_then_closed_with_4008(stack, frank):
     assert close_code == 4008
 
 
+def test_a_refusal_for_flooding_carries_the_request_id(stack, frank):
+    async def flood():
+        socket = await open_socket(stack, frank)
+        for n in range(90):
+            await socket.send(json.dumps({"type": "ping", "id": f"p{n}"}))
+        answers = [json.loads(await asyncio.wait_for(socket.recv(), 10)) for _ in range(90)]
+        await socket.close()
+        return answers
+
+    answers = asyncio.run(flood())
+    limited = [a for a in answers if a.get("code") == "rate_limited"]
+    assert limited and all(a["id"] and a["id"].startswith("p") for a in limited)
+    assert len({a["id"] for a in answers}) == 90  # every request got its own reply
+
+
+def test_a_floods_queued_frames_after_the_close_reach_nobody(stack, frank):
+    grace = login_cookie(stack.url, "grace", stack.password("grace"))
+
+    async def scenario():
+        flooder, watcher = await open_socket(stack, frank), await open_socket(stack, grace)
+        created = await reply_to(
+            flooder,
+            {"type": "conversation.create", "id": "c", "usernames": ["grace"]},
+            request_id="c",
+        )
+        conversation = created["conversation"]
+        frames = [
+            json.dumps({"type": "typing", "id": f"t{n}", "conversation": conversation})
+            for n in range(400)
+        ]
+        for frame in frames:
+            await flooder.send(frame)
+        acknowledged = 0
+        try:
+            while True:
+                answer = json.loads(await asyncio.wait_for(flooder.recv(), 10))
+                acknowledged += answer["type"] == "typing.sent"
+        except websockets.ConnectionClosed:
+            pass
+        seen = 0
+        try:
+            while True:
+                event = json.loads(await asyncio.wait_for(watcher.recv(), 2))
+                seen += event["type"] == "typing"
+        except TimeoutError:
+            pass
+        await watcher.close()
+        return acknowledged, seen
+
+    acknowledged, seen = asyncio.run(scenario())
+    assert 0 < acknowledged < 400
+    assert seen <= acknowledged  # nothing after the close was fanned out
+
+
 def test_others_are_unaffected_by_a_flooding_socket(stack, frank):
     grace = login_cookie(stack.url, "grace", stack.password("grace"))
 

@@ -44,7 +44,7 @@ class ChatClient:
         self.base_url = base_url.rstrip("/")
         # Other workers of the same server, tried in turn when reconnecting.
         self.urls = [self.base_url, *(url.rstrip("/") for url in other_urls)]
-        self.http = HttpSession(self.base_url)
+        self.http = HttpSession(self.base_url, list(other_urls))
         self.keys_dir, self.pins_path = keys_dir, pins_path
         self.username = ""
         self.keys: KeyPair | None = None
@@ -682,11 +682,24 @@ class ChatClient:
                 state.seen_orders.add(message["order"])  # my own, echoed to all my tabs
                 continue
             opened = await self.open_message(message)
-            await self.ack_delivery(message["conversation"], message["order"])
+            if not self._more_queued(message["conversation"]):
+                # one receipt for a run of messages: the newest covers the ones before
+                await self.ack_delivery(message["conversation"], message["order"])
             return opened
 
+    def _more_queued(self, conversation_id: str) -> bool:
+        return any(
+            event["type"] == "message.new" and event["message"]["conversation"] == conversation_id
+            for event in self.inbox
+        )
+
     async def ack_delivery(self, conversation_id: str, up_to: int) -> None:
-        await self.request("delivery.ack", conversation=conversation_id, up_to=up_to)
+        """Tell the server (and the senders) what arrived; best effort: a lost receipt is
+        covered by the next one, and the backlog at the next connect is de-duplicated."""
+        try:
+            await self.request("delivery.ack", conversation=conversation_id, up_to=up_to)
+        except (ProtocolError, TimeoutError) as refused:
+            self.problems.append(refused)
 
     async def history(self, conversation_id: str, since: int = 0, limit: int = 200) -> list:
         """Every stored message this client may read, opened; refused ones as TrustError."""

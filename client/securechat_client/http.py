@@ -10,14 +10,26 @@ CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 class HttpSession:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, other_urls: list[str] = ()) -> None:
         self.base_url = base_url.rstrip("/")
-        self.client = httpx.AsyncClient(base_url=self.base_url, timeout=30)
+        # Workers of the same server: a call that cannot reach one tries the next.
+        self.urls = [self.base_url, *(url.rstrip("/") for url in other_urls)]
+        self.client = httpx.AsyncClient(timeout=30)
+
+    async def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
+        for index, url in enumerate(self.urls):
+            try:
+                return await self.client.request(method, url + path, **kwargs)
+            except httpx.TransportError:
+                if index == len(self.urls) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def login(self, username: str, password: str) -> None:
-        page = await self.client.get("/accounts/login/")
+        page = await self._send("GET", "/accounts/login/")
         token = CSRF_FIELD.search(page.text)
-        response = await self.client.post(
+        response = await self._send(
+            "POST",
             "/accounts/login/",
             data={
                 "username": username,
@@ -42,13 +54,13 @@ class HttpSession:
         return body
 
     async def get_json(self, path: str) -> dict:
-        return await self._json(await self.client.get(path))
+        return await self._json(await self._send("GET", path))
 
     async def post_json(self, path: str, body: dict) -> dict:
-        return await self._json(await self.client.post(path, json=body, headers=self._headers()))
+        return await self._json(await self._send("POST", path, json=body, headers=self._headers()))
 
     async def put_json(self, path: str, body: dict) -> dict:
-        return await self._json(await self.client.put(path, json=body, headers=self._headers()))
+        return await self._json(await self._send("PUT", path, json=body, headers=self._headers()))
 
     def cookie_header(self) -> str:
         return "; ".join(f"{name}={value}" for name, value in self.client.cookies.items())
