@@ -237,7 +237,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def initial_events(self) -> list[dict]:
         names, events = await db(initial_state)(self.user)
-        online = await presence.online_among(sorted(names))
+        try:
+            online = await presence.online_among(sorted(names))
+        except (RedisError, OSError):  # just after an outage: the snapshot says offline
+            online = set()
         users = [{"username": names[pk], "online": pk in online} for pk in sorted(names)]
         return [{"type": "presence.snapshot", "users": users}, *events]
 
@@ -257,5 +260,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await presence.heartbeat(self.user.pk, self.channel_name)
                 for user in await db(users_by_id)(await presence.claim_expired_users()):
                     await self.announce_presence(online=False, user=user)
-            except Exception:  # a Redis hiccup must not end presence for this socket
-                logger.exception("presence heartbeat failed for user %s", self.user.pk)
+            except Exception as exc:  # a Redis hiccup must not end presence for this socket
+                logger.warning(
+                    "presence heartbeat failed for user %s (%s)", self.user.pk, type(exc).__name__
+                )

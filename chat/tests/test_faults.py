@@ -82,6 +82,8 @@ def stored_client_ids(stack, conversation: str) -> list[str]:
 
 
 def test_redis_stopped_while_three_users_send_200_messages(stack, redis, keyring):
+    logs_before = [worker.log() for worker in stack.workers]
+
     async def scenario():
         alice = await open_client(stack, "alice", 0, keyring["alice"])
         bob = await open_client(stack, "bob", 1, keyring["bob"])
@@ -121,6 +123,9 @@ def test_redis_stopped_while_three_users_send_200_messages(stack, redis, keyring
         assert len(orders) == len(set(orders)), f"{name} got a message twice"
     stored = stored_client_ids(stack, conversation)
     assert len(stored) == len(set(stored)) == 200
+    for worker, before in zip(stack.workers, logs_before, strict=True):
+        during = worker.log()[len(before) :]
+        assert "Traceback" not in during  # an outage is logged in lines, not stack dumps
 
 
 def test_a_killed_worker_s_clients_reconnect_and_lose_nothing(stack, keyring):
