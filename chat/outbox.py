@@ -47,6 +47,12 @@ def _claim_batch() -> list:
         )
 
 
+def _release(ids: list[int]) -> None:
+    from chat.models import OutboxEvent
+
+    OutboxEvent.objects.filter(pk__in=ids, sent_at__isnull=True).update(claimed_until=None)
+
+
 def _mark_sent(ids: list[int]) -> None:
     from chat.models import OutboxEvent
 
@@ -73,6 +79,9 @@ async def drain() -> int:
             if done:
                 await db(_mark_sent)(done)
                 sent += len(done)
+            undone = [row.pk for row in batch if row.pk not in done]
+            if undone:  # give them back now, not after the lease: the retry is ours
+                await db(_release)(undone)
     return sent
 
 
