@@ -4,13 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint fmt requirements clean
+.PHONY: run test lint fmt requirements clean soak
 
 run: $(STAMP)
 	@DEBUG=$${DEBUG:-1} $(BIN)/python scripts/serve.py
 
 test: $(STAMP) lint
 	$(BIN)/pytest
+
+# The state machine with faults, under a load of simulated users, for SOAK_MINUTES;
+# samples, plot and summary under bench/results/ (bench/README.md).
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --minutes $${SOAK_MINUTES:-5}
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

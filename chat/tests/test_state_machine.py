@@ -1,8 +1,8 @@
 """A stateful proof (issue 13, item 7): hypothesis drives four users of one conversation
 through sends, disconnects, reconnects on either worker, invitations, leaves and
-removals, while it stops and restarts Redis, SIGKILLs and restarts daphne workers and
-locks the database, all between steps, against a real stack (two daphne workers, their
-own Redis, SQLite).
+removals, while it stops (or kills) and restarts Redis, SIGKILLs and restarts daphne
+workers (between steps, and while a send is in flight) and locks the database, against
+a real stack (two daphne workers, their own Redis, SQLite).
 
 The model knows who is a member in each key epoch because it drives membership; an
 operation that fails under a fault is resolved against the database (it either
@@ -22,16 +22,19 @@ Checked once per run, after healing (not after every step, to stay fast):
 * no client ever received `message.new` live for a message sent while its user was not a
   member (left, removed, or not yet invited), and every live event names the stored order.
 
-Live delivery to connected members is measured, not asserted (Redis only announces; the
-database is the record): misses are in the report, and SOAK_STRICT_LIVE=1 makes them
-fail. SOAK_EXAMPLES / SOAK_STEPS scale the run (bench/soak.py uses them); SOAK_SHRINK=1
-lets hypothesis shrink a failure (slow: every replay restarts processes);
-SOAK_REPORT=path writes the report as JSON.
+Delivery to connected members (live, or fetched by the client's resync) is measured,
+not asserted (Redis only announces; the database is the record): misses are in the
+report, and SOAK_STRICT_LIVE=1 makes misses of users who are still members fail.
+
+SOAK_EXAMPLES / SOAK_STEPS scale the run (bench/soak.py uses them); SOAK_SHRINK=1 lets
+hypothesis shrink a failure (slow: every replay restarts processes); SOAK_REPORT=path
+writes the report as JSON. `-s` shows the report (counts of steps, faults, retries).
 """
 
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -43,8 +46,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from websockets.exceptions import WebSocketException
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -53,6 +55,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from websockets.exceptions import WebSocketException
 
 from client.securechat_client.client import ChatClient
 from client.securechat_client.errors import ProtocolError, TrustError
@@ -65,7 +68,7 @@ REQUEST_TIMEOUT = 8  # one protocol request under a fault (a locked database wai
 CONNECT_TIMEOUT = 15
 LIVE_KEY_WAIT = 2  # how long a sender waits for epoch.new before fetching the key
 LOCK_SECONDS = 1.0
-SETTLE_SECONDS = 6  # after healing: outbox and resync catch up before the live count
+SETTLE_SECONDS = 15  # after healing: outbox (its 10 s lease) and resync catch up
 
 # A request that failed this way may or may not have taken effect.
 RETRYABLE_CODES = {"internal_error", "closed", "login_failed", "http_error"}
@@ -129,6 +132,7 @@ class Report:
 
     def __init__(self) -> None:
         self.counts: collections.Counter = collections.Counter()
+        self.peaks: dict[str, float] = {}
         self.notes: list[str] = []
         self.events: list[tuple[float, str]] = []  # (time.time(), fault) for plots
 
@@ -140,15 +144,23 @@ class Report:
         if len(self.notes) < 200:
             self.notes.append(f"{what}: {detail}" if detail else what)
 
+    def peak(self, what: str, value: float) -> None:
+        self.peaks[what] = max(self.peaks.get(what, value), value)
+
     def fault(self, what: str) -> None:
         self.counts[f"fault: {what}"] += 1
         self.events.append((time.time(), what))
 
     def as_dict(self) -> dict:
-        return {"counts": dict(sorted(self.counts.items())), "notes": self.notes}
+        return {
+            "counts": dict(sorted(self.counts.items())),
+            "peaks": {k: round(v, 2) for k, v in sorted(self.peaks.items())},
+            "notes": self.notes,
+        }
 
     def summary(self) -> str:
         lines = [f"  {k}: {v}" for k, v in sorted(self.counts.items())]
+        lines += [f"  {k} (peak): {v:.2f}" for k, v in sorted(self.peaks.items())]
         return "state machine report:\n" + "\n".join(lines)
 
 
@@ -216,6 +228,26 @@ async def _connect(client: ChatClient, rig: Rig, name: str) -> None:
     await client.connect()
 
 
+async def request_or_drop(client: ChatClient, type_: str, **fields) -> dict:
+    """A request that fails at once with `closed` when its socket drops before the reply
+    (a killed worker), instead of waiting out the timeout."""
+    connection = client.connection
+    reader = getattr(connection, "reader", None)  # the socket's read loop: done = dropped
+    request = asyncio.ensure_future(client.request(type_, **fields))
+    waiting = {request} if reader is None else {request, reader}
+    done, _ = await asyncio.wait(waiting, timeout=REQUEST_TIMEOUT, return_when="FIRST_COMPLETED")
+    if request not in done and reader in done:
+        done, _ = await asyncio.wait({request}, timeout=0.2)  # a reply read just before
+    if request in done:
+        return request.result()
+    request.cancel()
+    with contextlib.suppress(BaseException):
+        await request
+    if reader is not None and reader.done():
+        raise ProtocolError("closed", "The socket dropped before the reply.")
+    raise TimeoutError(f"no reply to {type_} in {REQUEST_TIMEOUT} s")
+
+
 async def close_quietly(client: ChatClient) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.close(), 3)
@@ -248,6 +280,8 @@ class Sent:
     attempts: int = 0
     audience: set = field(default_factory=set)  # members at any attempt
     watchers: dict = field(default_factory=dict)  # user -> client connected at the ack
+    acked_under: str = ""  # the faults in force when it was acknowledged
+    acked_at: int = 0  # the step
 
 
 def hexid(value: str) -> str:
@@ -257,8 +291,25 @@ def hexid(value: str) -> str:
 # --- the machine ----------------------------------------------------------------------
 
 
+def counted(rule_function):
+    """Count each step by rule in the report: which rules ran, and how often."""
+
+    @functools.wraps(rule_function)
+    def step(self, *args, **kwargs):
+        self.report.count(f"step: {rule_function.__name__}")
+        self.steps.append(rule_function.__name__)
+        return rule_function(self, *args, **kwargs)
+
+    return step
+
+
+class TimeUp(Exception):
+    """A time-bounded run (the soak) ends: raised instead of starting another example."""
+
+
 class ChatMachine(RuleBasedStateMachine):
     rig: Rig  # set by run_machine
+    stop_at: float | None = None  # time.monotonic() after which no example starts
 
     def __init__(self) -> None:
         super().__init__()
@@ -275,8 +326,14 @@ class ChatMachine(RuleBasedStateMachine):
         self.sent: list[Sent] = []
         self.lock: DatabaseLock | None = None
         self.counter = 0
+        self.steps: list[str] = []  # rules run so far
+        self.faults: list[str] = []  # "step n: fault", for the report
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _fault(self, what: str) -> None:
+        self.report.fault(what)
+        self.faults.append(f"step {len(self.steps)}: {what}")
 
     def fault_state(self) -> str:
         down = [f"worker {i} down" for i, w in enumerate(self.rig.stack.workers) if not w.running]
@@ -292,13 +349,28 @@ class ChatMachine(RuleBasedStateMachine):
         except Exception as exc:
             if not is_fault(exc):
                 raise
-            self.report.note("connect failed", f"{name} on worker {worker} ({self.fault_state()})")
+            self.report.note(
+                "connect failed", f"{name} on worker {worker} ({self.fault_state()}): {exc!r}"
+            )
             return False
         self.sessions[name] = client
         self.session_worker[name] = worker
         self.every_client.append((name, client))
         self.report.count("connects")
         return True
+
+    def _open_after_heal(self, name: str, worker: int) -> ChatClient:
+        """A session once every fault is healed: a refusal now is a finding (reported),
+        so it is tried again for a few seconds before the run fails."""
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while True:
+            try:
+                return self.rig.run(open_session(self.rig, name, worker))
+            except Exception as exc:
+                if not is_fault(exc) or time.monotonic() > deadline:
+                    raise
+                self.report.note("connect refused after healing", f"{name}: {exc!r}")
+                time.sleep(0.5)
 
     def _drop(self, name: str) -> None:
         client = self.sessions.pop(name)
@@ -331,9 +403,25 @@ class ChatMachine(RuleBasedStateMachine):
         )
         return frozenset(n for (n,) in names), epoch
 
+    async def _tracked(self, client: ChatClient, operation):
+        """`operation()` by a client that knows the conversation: one whose join reply
+        was lost, or whose events are late, first fetches the current key record (what
+        the client's membership calls read their local state from)."""
+        if self.conversation not in client.conversations:
+            await client.fetch_epochs(self.conversation, [self.epoch])
+            self.report.count("conversation fetched before a membership call")
+        return await operation()
+
+    async def _accept(self, client: ChatClient, invitation: int) -> None:
+        """The bare `invite.accept`, then the new epoch's record: accept_invitation()
+        would wait for epoch.new, which a Redis outage holds back."""
+        reply = await client.request("invite.accept", invitation=invitation)
+        details = reply["details"]
+        await client.fetch_epochs(details["id"], [details["epoch"]])
+
     def _change_membership(self, what: str, operation, expected: set[str]) -> None:
-        """Run a membership operation; the database must show it whole (or, after a
-        fault, whole or not at all), with exactly one new epoch."""
+        """Run a membership operation (a coroutine); the database must show it whole (or,
+        after a fault, whole or not at all), with exactly one new epoch."""
         before = (frozenset(self.members), self.epoch)
         after = (frozenset(expected), self.epoch + 1)
         clean = True
@@ -370,6 +458,8 @@ class ChatMachine(RuleBasedStateMachine):
         workers=st.lists(st.integers(0, 1), min_size=len(USERS), max_size=len(USERS)),
     )
     def start_conversation(self, others, workers):
+        if self.stop_at is not None and time.monotonic() > self.stop_at:
+            raise TimeUp
         self.rig.heal()
         for name, worker in zip(USERS, workers, strict=True):
             assert self._connect(name, worker % len(self.rig.stack.workers)), name
@@ -382,15 +472,42 @@ class ChatMachine(RuleBasedStateMachine):
         self.epoch_members[1] = frozenset(self.members)
         assert self.db_membership() == (frozenset(self.members), 1)
 
+    # --- rules -------------------------------------------------------------------------
+    #
+    # Which users a rule can act on depends on what really happened (a connect refused
+    # during an outage, a membership change lost with its worker), so rules draw from
+    # fixed sets and map the draw onto who can act now (`_pick`), noting the choice: a
+    # precondition or a draw that depends on that state would make hypothesis see the
+    # same choices generate different steps and stop with FlakyStrategyDefinition.
+    # Preconditions only test what the rules alone decide (Redis up, workers up).
+
+    def _pick(self, rule: str, drawn: str, candidates: list[str]) -> str | None:
+        if not candidates:
+            self.report.count(f"step skipped: {rule}")
+            note(f"{rule}: nobody can")
+            return None
+        chosen = drawn if drawn in candidates else candidates[USERS.index(drawn) % len(candidates)]
+        note(f"{rule}: {chosen}")
+        return chosen
+
     # --- rules: messages --------------------------------------------------------------
 
-    @precondition(lambda self: self._member_sessions())
-    @rule(data=st.data())
-    def send(self, data):
-        name = data.draw(st.sampled_from(self._member_sessions()), label="sender")
-        self.counter += 1
-        text = f"{name} #{self.counter} of {self.example}"
-        self.rig.run(self._send(name, text))
+    @rule(who=st.sampled_from(USERS))
+    @counted
+    def send(self, who):
+        name = self._pick("send", who, self._member_sessions())
+        if name is not None:
+            self.counter += 1
+            self.rig.run(self._send(name, f"{name} #{self.counter} of {self.example}"))
+
+    @rule()
+    @counted
+    def chatter(self):
+        """Every connected member sends one message. (Hypothesis favours the first rule, the
+        first of those without arguments by name: this one, so that most steps chat.)"""
+        for name in self._member_sessions():
+            self.counter += 1
+            self.rig.run(self._send(name, f"{name} #{self.counter} of {self.example}"))
 
     async def _send(self, name: str, text: str) -> None:
         client = self.sessions[name]
@@ -415,15 +532,18 @@ class ChatMachine(RuleBasedStateMachine):
         sent.audience |= self.members
         watchers = {u: self.sessions[u] for u in self._member_sessions()}
         try:
-            ack = await asyncio.wait_for(
-                client.request("message.send", **sent.body), REQUEST_TIMEOUT
-            )
+            ack = await request_or_drop(client, "message.send", **sent.body)
         except Exception as exc:
             if is_fault(exc):
                 sent.uncertain = True
                 if sent.status != "acked":
                     sent.status = "unknown"
-                self.report.note("send failed (unknown)", f"{exc!r} ({self.fault_state()})")
+                closed = getattr(client.connection, "close_code", None)
+                self.report.note(
+                    "send failed (unknown)",
+                    f"{exc!r} by {sent.sender}, attempt {sent.attempts}, close code {closed} "
+                    f"({self.fault_state()})",
+                )
                 return
             if not isinstance(exc, ProtocolError):
                 raise
@@ -442,21 +562,64 @@ class ChatMachine(RuleBasedStateMachine):
             self.report.count("retry acknowledged")
         sent.order, sent.status = ack["order"], "acked"
         sent.watchers.update(watchers)
+        sent.acked_under = self.fault_state()
+        sent.acked_at = len(self.steps)
+
+    @precondition(lambda self: len(self.rig.alive_workers()) >= 2)
+    @rule(who=st.sampled_from(USERS), delay=st.sampled_from([0.0, 0.002, 0.005, 0.01, 0.02]))
+    @counted
+    def send_while_the_worker_dies(self, who, delay):
+        """SIGKILL the sender's worker `delay` s after the frame leaves: stored or not, the
+        ack is lost. The sender reconnects to the other worker and sends the same body.
+        A worker dies in any case (what later preconditions see must not depend on luck)."""
+        name = self._pick("send_while_the_worker_dies", who, self._member_sessions())
+        if name is None:
+            self._kill(self.rig.alive_workers()[0])
+            return
+        index, client = self.session_worker[name], self.sessions[name]
+        try:
+            self.rig.run(self._ensure_key(client))
+        except Exception as exc:
+            if not is_fault(exc):
+                raise
+            self._kill(index)
+            return
+        self.counter += 1
+        text = f"{name} #{self.counter} of {self.example} (worker dies)"
+        body = seal(client, self.conversation, text)
+        sent = Sent(hexid(body["client_id"]), name, text, body["epoch"], body)
+        self.sent.append(sent)
+        self.report.count("sends")
+        self.report.count("sends while the worker dies")
+        attempt = asyncio.run_coroutine_threadsafe(self._attempt(sent, client), self.rig.loop.loop)
+        time.sleep(delay)
+        self.rig.stack.kill_worker(index)
+        self._fault(f"worker {index} killed")
+        attempt.result(REQUEST_TIMEOUT + 5)
+        self.report.count(f"in-flight send {sent.status} at the kill")
+        self._kill(index)  # already dead: its sessions go
+        other = self.rig.alive_workers()[0]
+        if sent.status == "unknown" and self._connect(name, other):
+            self.rig.run(self._attempt(sent, self.sessions[name]))  # the same body again
 
     # --- rules: sessions --------------------------------------------------------------
 
-    @precondition(lambda self: self.sessions)
-    @rule(data=st.data())
-    def disconnect(self, data):
-        name = data.draw(st.sampled_from(sorted(self.sessions)), label="user")
-        self._drop(name)
-        self.report.count("disconnects")
+    @rule(who=st.sampled_from(USERS))
+    @counted
+    def disconnect(self, who):
+        name = self._pick("disconnect", who, sorted(self.sessions))
+        if name is not None:
+            self._drop(name)
+            self.report.count("disconnects")
 
-    @precondition(lambda self: len(self.sessions) < len(USERS) and self.rig.alive_workers())
-    @rule(data=st.data())
-    def reconnect(self, data):
-        name = data.draw(st.sampled_from(sorted(set(USERS) - set(self.sessions))), label="user")
-        worker = data.draw(st.sampled_from(self.rig.alive_workers()), label="worker")
+    @rule(who=st.sampled_from(USERS), worker=st.integers(0, 1))
+    @counted
+    def reconnect(self, who, worker):
+        name = self._pick("reconnect", who, sorted(set(USERS) - set(self.sessions)))
+        alive = self.rig.alive_workers()
+        if name is None or not alive:
+            return
+        worker = alive[worker % len(alive)]
         if self._connect(name, worker) and name in self.members:
             client = self.sessions[name]
             try:  # a new device has no epoch.new of the current key: it asks
@@ -472,15 +635,19 @@ class ChatMachine(RuleBasedStateMachine):
 
     # --- rules: membership ------------------------------------------------------------
 
-    @precondition(lambda self: self._member_sessions() and self._outsider_sessions())
-    @rule(data=st.data())
-    def invite_and_accept(self, data):
-        inviter = data.draw(st.sampled_from(self._member_sessions()), label="inviter")
-        invitee = data.draw(st.sampled_from(self._outsider_sessions()), label="invitee")
+    @rule(inviter=st.sampled_from(USERS), invitee=st.sampled_from(USERS))
+    @counted
+    def invite_and_accept(self, inviter, invitee):
+        inviter = self._pick("inviter", inviter, self._member_sessions())
+        invitee = self._pick("invitee", invitee, self._outsider_sessions())
+        if inviter is None or invitee is None:
+            return
         try:
+            client = self.sessions[inviter]
             invitation = self.rig.run(
                 asyncio.wait_for(
-                    self.sessions[inviter].invite(self.conversation, invitee), REQUEST_TIMEOUT
+                    self._tracked(client, lambda: client.invite(self.conversation, invitee)),
+                    REQUEST_TIMEOUT,
                 )
             )
         except Exception as exc:
@@ -496,31 +663,34 @@ class ChatMachine(RuleBasedStateMachine):
             if not pending:
                 return
             invitation = pending[-1][0]
-        # The bare request: accept_invitation() would also wait for the key, which a
-        # Redis outage holds back; the invitee fetches it when it next sends.
         self._change_membership(
-            "join",
-            self.sessions[invitee].request("invite.accept", invitation=invitation),
-            self.members | {invitee},
+            "join", self._accept(self.sessions[invitee], invitation), self.members | {invitee}
         )
 
-    @precondition(lambda self: [u for u in self._member_sessions() if u != OWNER])
-    @rule(data=st.data())
-    def leave(self, data):
-        name = data.draw(
-            st.sampled_from([u for u in self._member_sessions() if u != OWNER]), label="leaver"
-        )
+    @rule(who=st.sampled_from(USERS))
+    @counted
+    def leave(self, who):
+        name = self._pick("leave", who, [u for u in self._member_sessions() if u != OWNER])
+        if name is None:
+            return
+        client = self.sessions[name]
         self._change_membership(
-            "leave", self.sessions[name].leave(self.conversation), self.members - {name}
+            "leave",
+            self._tracked(client, lambda: client.leave(self.conversation)),
+            self.members - {name},
         )
 
-    @precondition(lambda self: OWNER in self.sessions and len(self.members) > 1)
-    @rule(data=st.data())
-    def remove(self, data):
-        target = data.draw(st.sampled_from(sorted(self.members - {OWNER})), label="removed")
+    @rule(who=st.sampled_from(USERS))
+    @counted
+    def remove(self, who):
+        targets = sorted(self.members - {OWNER}) if OWNER in self.sessions else []
+        target = self._pick("remove", who, targets)
+        if target is None:
+            return
+        owner = self.sessions[OWNER]
         self._change_membership(
             "remove",
-            self.sessions[OWNER].remove_member(self.conversation, target),
+            self._tracked(owner, lambda: owner.remove_member(self.conversation, target)),
             self.members - {target},
         )
 
@@ -528,42 +698,51 @@ class ChatMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.rig.redis.running)
     @rule(crash=st.booleans())
+    @counted
     def stop_redis(self, crash):
         if crash:
             self.rig.redis.kill()
         else:
             self.rig.redis.stop()
-        self.report.fault("redis killed" if crash else "redis stopped")
+        self._fault("redis killed" if crash else "redis stopped")
 
     @precondition(lambda self: not self.rig.redis.running)
     @rule()
+    @counted
     def start_redis(self):
         self.rig.redis.start()
-        self.report.fault("redis started")
+        self._fault("redis started")
 
     @precondition(lambda self: len(self.rig.alive_workers()) >= 2)
-    @rule(data=st.data())
-    def kill_worker(self, data):
-        index = data.draw(st.sampled_from(self.rig.alive_workers()), label="worker")
-        self.rig.stack.kill_worker(index)
-        self.report.fault(f"worker {index} killed")
+    @rule(worker=st.integers(0, 1))
+    @counted
+    def kill_worker(self, worker):
+        alive = self.rig.alive_workers()
+        self._kill(alive[worker % len(alive)])
+
+    def _kill(self, index: int) -> None:
+        """SIGKILL worker `index` (if it still runs); its users' sessions are gone."""
+        if self.rig.stack.workers[index].running:
+            self.rig.stack.kill_worker(index)
+            self._fault(f"worker {index} killed")
         for name in [u for u, w in self.session_worker.items() if w == index]:
             self._drop(name)
 
     @precondition(lambda self: len(self.rig.alive_workers()) < len(self.rig.stack.workers))
     @rule()
+    @counted
     def restart_worker(self):
         index = next(i for i, w in enumerate(self.rig.stack.workers) if not w.running)
         self.rig.stack.restart_worker(index)
-        self.report.fault(f"worker {index} restarted")
+        self._fault(f"worker {index} restarted")
 
-    @precondition(lambda self: self.lock is None or not self.lock.held)
-    @rule()
-    def lock_database(self):
+    @rule(seconds=st.sampled_from([LOCK_SECONDS, LOCK_SECONDS / 2, LOCK_SECONDS * 1.5]))
+    @counted
+    def lock_database(self, seconds):
         if self.lock is not None:
-            self.lock.join()
-        self.lock = self.rig.stack.lock_database(LOCK_SECONDS).start()
-        self.report.fault("database locked")
+            self.lock.join()  # the previous lock ends first
+        self.lock = self.rig.stack.lock_database(seconds).start()
+        self._fault("database locked")
 
     # --- the proof, after healing -----------------------------------------------------
 
@@ -584,8 +763,10 @@ class ChatMachine(RuleBasedStateMachine):
     def _retry_unknown(self) -> None:
         """Every fault healed: each unknown send once more, same body, same client_id."""
         for sent in [s for s in self.sent if s.status == "unknown"]:
-            if sent.sender not in self.sessions and not self._connect(sent.sender, 0):
-                continue
+            if sent.sender not in self.sessions:
+                client = self._open_after_heal(sent.sender, 0)
+                self.sessions[sent.sender], self.session_worker[sent.sender] = client, 0
+                self.every_client.append((sent.sender, client))
             self.rig.run(self._attempt(sent, self.sessions[sent.sender]))
 
     def _stored(self) -> list[tuple[str, int, int, str]]:
@@ -622,8 +803,8 @@ class ChatMachine(RuleBasedStateMachine):
                 )
         self.report.count("messages stored", len(rows))
         self._check_keys()
-        readers = self._check_histories(stored)
-        self._check_live(stored, readers)
+        self._check_histories(stored)
+        self._check_inboxes(stored)
 
     def _check_keys(self) -> None:
         rows = self.rig.query(
@@ -640,12 +821,11 @@ class ChatMachine(RuleBasedStateMachine):
             f"keys went to {dict(keyed)}, members were {self.epoch_members}"
         )
 
-    def _check_histories(self, stored: dict) -> dict:
+    def _check_histories(self, stored: dict) -> None:
         """Each member's history, read with a fresh client: exactly its epochs' messages."""
         by_id = {s.client_id: s for s in self.sent}
-        readers = {}
         for index, name in enumerate(USERS):
-            client = self.rig.run(open_session(self.rig, name, index % 2))
+            client = self._open_after_heal(name, index % len(self.rig.stack.workers))
             self.every_client.append((name, client))
             try:
                 if name not in self.members:
@@ -670,8 +850,6 @@ class ChatMachine(RuleBasedStateMachine):
             for message, opened in history:
                 assert not isinstance(opened, TrustError), f"{name}: {opened!r} for {message}"
                 assert opened.text == by_id[hexid(message["client_id"])].text
-            readers[name] = epochs
-        return readers
 
     async def _read_history(self, client: ChatClient) -> list[tuple[dict, object]]:
         """The whole history from order 0, page by page, each message opened."""
@@ -700,9 +878,55 @@ class ChatMachine(RuleBasedStateMachine):
             if e.get("type") == "message.new" and e["message"]["conversation"] == self.conversation
         ]
 
-    def _check_live(self, stored: dict, readers: dict) -> None:
+    def _check_inboxes(self, stored: dict) -> None:
         by_id = {s.client_id: s for s in self.sent}
-        # No leak: a live message.new only to users who were members when it was sent.
+        # Liveness, measured: members connected at the ack and still connected now have it
+        # in their inbox (live, or fetched by the client after a reconnect or resync).
+        expected = [
+            (sent, name, client)
+            for sent in self.sent
+            if sent.status == "acked"
+            for name, client in sent.watchers.items()
+            if self.sessions.get(name) is client
+        ]
+        started = time.monotonic()
+        late = None
+        while True:
+            missing = [
+                (sent, name)
+                for sent, name, client in expected
+                if sent.client_id not in {hexid(m["client_id"]) for m in self._live_events(client)}
+            ]
+            late = len(missing) if late is None else late
+            if not missing or time.monotonic() > started + SETTLE_SECONDS:
+                break
+            time.sleep(0.2)
+        if late and not missing:
+            self.report.peak(
+                "seconds after healing until every inbox had it", time.monotonic() - started
+            )
+        self.report.count("inbox deliveries not there at healing", late)
+        self.report.count("inbox deliveries expected", len(expected))
+        # A member who left or was removed before the outage that held the event back
+        # ended cannot fetch it either (history needs membership): a known gap, counted
+        # apart from misses of users who are still members (which resync should cover).
+        members_missing = [(sent, name) for sent, name in missing if name in self.members]
+        self.report.count("inbox deliveries missed, still a member", len(members_missing))
+        self.report.count(
+            "inbox deliveries missed, no longer a member", len(missing) - len(members_missing)
+        )
+        for sent, name in missing[:5]:
+            client = self.sessions[name]
+            orders = sorted(m["order"] for m in self._live_events(client))
+            self.report.note(
+                "inbox miss" + ("" if name in self.members else " (no longer a member)"),
+                f"{name} never got {sent.text!r} (order {sent.order}, acknowledged at step "
+                f"{sent.acked_at} with {sent.acked_under}; {name} on worker "
+                f"{self.session_worker.get(name)}, state "
+                f"{getattr(client, 'connection_state', '?')}, has orders {orders}; "
+                f"steps {self.steps}; faults {self.faults})",
+            )
+        # No leak: a message.new only to users who were members when it was sent.
         for name, client in self.every_client:
             for message in self._live_events(client):
                 cid = hexid(message["client_id"])
@@ -715,30 +939,8 @@ class ChatMachine(RuleBasedStateMachine):
                     f"{name} received {sent.text!r} (order {message['order']}) live while not a "
                     f"member (members then: {sorted(sent.audience)})"
                 )
-        # Liveness, measured: members connected at the ack and still connected now.
-        expected = [
-            (sent, name, client)
-            for sent in self.sent
-            if sent.status == "acked"
-            for name, client in sent.watchers.items()
-            if self.sessions.get(name) is client
-        ]
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while True:
-            missing = [
-                (sent, name)
-                for sent, name, client in expected
-                if sent.client_id not in {hexid(m["client_id"]) for m in self._live_events(client)}
-            ]
-            if not missing or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        self.report.count("live deliveries expected", len(expected))
-        self.report.count("live deliveries missed", len(missing))
-        for sent, name in missing[:5]:
-            self.report.note("live miss", f"{name} never got {sent.text!r} (order {sent.order})")
         if os.environ.get("SOAK_STRICT_LIVE") == "1":
-            assert not missing, f"{len(missing)} live deliveries missed"
+            assert not members_missing, f"{len(members_missing)} deliveries missed"
 
 
 # --- running it -----------------------------------------------------------------------
@@ -763,11 +965,17 @@ def machine_settings(examples: int, steps: int, *, shrink: bool = False) -> sett
     )
 
 
-def run_machine(rig: Rig, *, examples: int, steps: int, shrink: bool = False) -> None:
-    ChatMachine.rig = rig
-    run_state_machine_as_test(
-        ChatMachine, settings=machine_settings(examples, steps, shrink=shrink)
-    )
+def run_machine(
+    rig: Rig, *, examples: int, steps: int, shrink: bool = False, stop_at: float | None = None
+) -> None:
+    """Run the machine; with `stop_at` (time.monotonic()), no example starts after it."""
+    ChatMachine.rig, ChatMachine.stop_at = rig, stop_at
+    try:
+        run_state_machine_as_test(
+            ChatMachine, settings=machine_settings(examples, steps, shrink=shrink)
+        )
+    except TimeUp:
+        pass
 
 
 @pytest.fixture(scope="module")
