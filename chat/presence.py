@@ -8,6 +8,8 @@ import time
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 _clients: dict[int, aioredis.Redis] = {}
 _last_sweep = 0.0
@@ -17,7 +19,13 @@ def _redis() -> aioredis.Redis:
     # One client per event loop: a redis.asyncio pool must not cross loops.
     loop_id = id(asyncio.get_running_loop())
     if loop_id not in _clients:
-        _clients[loop_id] = aioredis.Redis.from_url(settings.REDIS_URL)
+        _clients[loop_id] = aioredis.Redis.from_url(
+            settings.REDIS_URL,
+            # After a Redis restart the pool holds dead connections: retry on a fresh one
+            # instead of failing the first connect of each socket (seen in the soak).
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
     return _clients[loop_id]
 
 

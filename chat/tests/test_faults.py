@@ -282,3 +282,17 @@ def test_after_an_outage_sockets_get_resync_and_every_stored_message(stack, redi
     sent, received, resync = asyncio.run(scenario())
     assert sorted(received) == sorted(sent)
     assert resync["reason"] == "layer_recovered"
+
+
+def test_the_first_connect_after_a_redis_restart_succeeds(stack, redis, keyring):
+    async def scenario():
+        warm = [await open_client(stack, "carol", index, keyring["carol"]) for index in (0, 1)]
+        redis.stop()
+        redis.start()  # the workers' pools still hold connections to the old process
+        opened = [await open_client(stack, "dave", index, keyring["dave"]) for index in (0, 1)]
+        pongs = [await client.request("ping") for client in opened]
+        for client in (*warm, *opened):
+            await client.close()
+        return pongs
+
+    assert [pong["type"] for pong in asyncio.run(scenario())] == ["pong", "pong"]
