@@ -85,6 +85,28 @@ async def drain() -> int:
     return sent
 
 
+def drain_now() -> int:
+    """`drain` for a process without an event loop of its own (a command, a script):
+    plain database calls in this thread, so an open transaction or test is not disturbed
+    (database_sync_to_async would close this thread's connection)."""
+    send = async_to_sync(get_channel_layer().group_send)
+    sent = 0
+    while batch := _claim_batch():
+        done = []
+        try:
+            for row in batch:
+                for group in row.groups:
+                    send(group, {"type": "chat.event", "event": row.event})
+                done.append(row.pk)
+        finally:
+            if done:
+                _mark_sent(done)
+                sent += len(done)
+            if len(done) < len(batch):
+                _release([row.pk for row in batch if row.pk not in done])
+    return sent
+
+
 class Publisher:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -129,6 +151,6 @@ def wake() -> None:
         _publisher.wake_threadsafe()
         return
     try:
-        async_to_sync(drain)()
+        drain_now()
     except Exception as exc:  # a worker's poll sends it later
         logger.warning("outbox: cannot publish now (%s); a worker will", type(exc).__name__)

@@ -127,7 +127,8 @@ def invite(
 
 def _pending_invitation_for(invitation_id: int, invitee: User) -> Invitation:
     invitation = (
-        Invitation.objects.select_for_update()
+        # of=self: PostgreSQL cannot lock the nullable side of the statement join
+        Invitation.objects.select_for_update(of=("self",))
         .select_related("conversation", "inviter", "invitee", "statement")
         .filter(pk=invitation_id)
         .first()

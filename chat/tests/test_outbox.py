@@ -46,3 +46,12 @@ def test_a_sent_event_is_not_sent_again_and_old_ones_are_deleted(settings):
     OutboxEvent.objects.update(sent_at=timezone.now() - dt.timedelta(seconds=5))
     outbox._mark_sent([])
     assert not OutboxEvent.objects.exists()
+
+
+def test_a_process_without_a_publisher_sends_at_commit_and_keeps_its_transaction(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):  # a command or a script
+        publish_to_users([1], {"type": "member.joined"})
+    sent = OutboxEvent.objects.get()  # this connection still works after the send
+    assert sent.sent_at is not None
