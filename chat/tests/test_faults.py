@@ -296,3 +296,19 @@ def test_the_first_connect_after_a_redis_restart_succeeds(stack, redis, keyring)
         return pongs
 
     assert [pong["type"] for pong in asyncio.run(scenario())] == ["pong", "pong"]
+
+
+def test_a_client_acts_on_a_conversation_whose_events_it_has_not_seen(stack, keyring):
+    async def scenario():
+        alice = await open_client(stack, "alice", 0, keyring["alice"])
+        bob = await open_client(stack, "bob", 1, keyring["bob"])
+        conversation = await alice.create_conversation(["bob"], title="late events")
+        bob.conversations.clear()  # as if conversation.created were still held back
+        await bob.leave(conversation)  # no KeyError: the client asks for the list
+        invitation = await alice.invite(conversation, "bob")
+        bob.conversations.clear()
+        assert await bob.accept_invitation(invitation) == conversation  # key fetched
+        for client in (alice, bob):
+            await client.close()
+
+    asyncio.run(scenario())

@@ -574,6 +574,8 @@ class ChatClient:
 
     async def _statement_fields(self, conversation_id: str, action: str, subject: str) -> dict:
         """The `statement` a members-mode membership request carries (none in server mode)."""
+        if conversation_id not in self.conversations:
+            await self._refresh_conversations()  # its event has not reached me yet
         if self.state(conversation_id).key_origin != "members":
             return {}
         hashes = await self.checked_keys_of(subject) if action == "add" else (b"", b"")
@@ -598,6 +600,9 @@ class ChatClient:
         reply = await self.request("invite.accept", invitation=invitation_id)
         joined = reply["details"]
         state = self._track(joined)
+        if not joined["epoch_pending"]:
+            # server origin: my first key is already stored; do not wait for its event
+            await self.fetch_epochs(state.id, [joined["epoch"]])
         await self.wait_for_epoch(state.id, joined["epoch"] + (1 if joined["epoch_pending"] else 0))
         return state.id
 
