@@ -237,10 +237,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def initial_events(self) -> list[dict]:
         names, events = await db(initial_state)(self.user)
-        try:
-            online = await presence.online_among(sorted(names))
-        except (RedisError, OSError):  # just after an outage: the snapshot says offline
-            online = set()
+        # just after an outage the snapshot says offline rather than failing the backlog
+        online = await presence.online_among_or(sorted(names), unknown=set())
         users = [{"username": names[pk], "online": pk in online} for pk in sorted(names)]
         return [{"type": "presence.snapshot", "users": users}, *events]
 

@@ -5,7 +5,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async as db
-from redis.exceptions import RedisError
 
 from chat import presence, protocol
 from chat.errors import ChatError
@@ -173,10 +172,8 @@ async def message_send(consumer, request: protocol.MessageSend) -> dict:
     )
     accepted = await db(messages.accept_message)(consumer.user, outgoing)
     others = [pk for pk in accepted.members if pk != consumer.user.pk]
-    try:
-        online = await presence.online_among(others)
-    except (RedisError, OSError):  # the ack depends only on the commit
-        online = set(others)  # unknown: claim nobody is offline
+    # the ack depends only on the commit: without Redis, claim nobody is offline
+    online = await presence.online_among_or(others, unknown=set(others))
     return {
         "type": "message.ack",
         "conversation": accepted.conversation_id,

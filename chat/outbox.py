@@ -63,6 +63,19 @@ def _mark_sent(ids: list[int]) -> None:
     ).delete()
 
 
+def _settle(batch: list, done: list[int]) -> None:
+    """After sending a batch: what went out is marked sent; the rest is given back at once,
+    not after the lease (the retry is ours)."""
+    if done:
+        _mark_sent(done)
+    if len(done) < len(batch):
+        _release([row.pk for row in batch if row.pk not in done])
+
+
+def _message(row) -> dict:
+    return {"type": "chat.event", "event": row.event}
+
+
 async def drain() -> int:
     """Send everything unsent that this worker can claim; the number sent. Raises when
     the channel layer fails (what is not sent stays for the next try)."""
@@ -73,15 +86,11 @@ async def drain() -> int:
         try:
             for row in batch:
                 for group in row.groups:
-                    await layer.group_send(group, {"type": "chat.event", "event": row.event})
+                    await layer.group_send(group, _message(row))
                 done.append(row.pk)
         finally:
-            if done:
-                await db(_mark_sent)(done)
-                sent += len(done)
-            undone = [row.pk for row in batch if row.pk not in done]
-            if undone:  # give them back now, not after the lease: the retry is ours
-                await db(_release)(undone)
+            await db(_settle)(batch, done)
+            sent += len(done)
     return sent
 
 
@@ -96,14 +105,11 @@ def drain_now() -> int:
         try:
             for row in batch:
                 for group in row.groups:
-                    send(group, {"type": "chat.event", "event": row.event})
+                    send(group, _message(row))
                 done.append(row.pk)
         finally:
-            if done:
-                _mark_sent(done)
-                sent += len(done)
-            if len(done) < len(batch):
-                _release([row.pk for row in batch if row.pk not in done])
+            _settle(batch, done)
+            sent += len(done)
     return sent
 
 

@@ -102,6 +102,15 @@ async def online_among(user_ids: list[int]) -> set[int]:
     return {user_id for user_id, count in zip(user_ids, counts, strict=True) if count}
 
 
+async def online_among_or(user_ids: list[int], unknown: set[int]) -> set[int]:
+    """online_among, or `unknown` while Redis is unavailable: callers whose answer must not
+    wait for Redis (an ack, a backlog) say what to assume."""
+    try:
+        return await online_among(user_ids)
+    except (redis.RedisError, OSError):
+        return unknown
+
+
 def online_among_sync(user_ids: list[int]) -> set[int]:
     """The same question from synchronous service code."""
     connection = redis.Redis.from_url(settings.REDIS_URL)

@@ -16,10 +16,13 @@ the certificates and the pins); this module checks the set arithmetic.
 """
 
 import base64
+import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass
 
-from cryptokit import encoding
+from cryptokit import encoding, signing
+from cryptokit.keys import spki_der
 
 
 class MembershipError(ValueError):
@@ -43,6 +46,34 @@ class Statement:
     signature: bytes
     subject_signing_sha256: bytes = b""
     subject_encryption_sha256: bytes = b""
+
+    @classmethod
+    def create(
+        cls,
+        conversation_id: str,
+        signing_key,
+        *,
+        action: str,
+        subject: str,
+        actor: str,
+        actor_serial: str,
+        roster_epoch: int,
+        key_hashes: tuple[bytes, bytes] = (b"", b""),
+    ) -> "Statement":
+        """A new statement with a fresh nonce, signed by the actor's `signing_key`."""
+        unsigned = cls(
+            action=action,
+            subject=subject,
+            actor=actor,
+            actor_serial=actor_serial,
+            roster_epoch=roster_epoch,
+            nonce=new_nonce(),
+            signature=b"",
+            subject_signing_sha256=key_hashes[0],
+            subject_encryption_sha256=key_hashes[1],
+        )
+        data = unsigned.signed_bytes(conversation_id)
+        return dataclasses.replace(unsigned, signature=signing.sign(signing_key, data))
 
     def signed_bytes(self, conversation_id: str) -> bytes:
         return encoding.membership_statement(
@@ -95,6 +126,20 @@ def _b64(data: bytes) -> str:
 
 def new_nonce() -> bytes:
     return os.urandom(16)
+
+
+def key_hashes(signing_public_key, encryption_public_key) -> tuple[bytes, bytes]:
+    """SHA-256 of both SPKIs: how an addition names the invitee's keys."""
+    return tuple(
+        hashlib.sha256(spki_der(key)).digest()
+        for key in (signing_public_key, encryption_public_key)
+    )
+
+
+def roster_after(epoch: int, previous_roster: int, *, changes_members: bool) -> int:
+    """The roster a record belongs to: its own epoch when it changes the member list (and
+    for the first record), else the roster of the record it follows."""
+    return epoch if changes_members or previous_roster == 0 else previous_roster
 
 
 def next_members(

@@ -18,6 +18,7 @@ from chat.serializers import epoch_json
 from chat.services.statements import pending_changes, statement_json, statement_of
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
+from cryptokit.membership import roster_after
 from keys.models import Certificate
 from keys.services import (
     active_encryption_certificates,
@@ -112,7 +113,9 @@ def _server_epoch(conversation: Conversation, number: int, reason: str) -> None:
     ]
     del key  # the plaintext key lives only for the wrapping above
     names = {pk: name for pk, name, _ in members}
-    roster = number if reason in ROSTER_REASONS or number == 1 else conversation.roster_epoch
+    roster = roster_after(
+        number, conversation.roster_epoch, changes_members=reason in ROSTER_REASONS
+    )
     serial, private_key = server_signer()
     record = encoding.distribution_record(
         conversation_id=str(conversation.id),
@@ -179,7 +182,7 @@ def claim_key_request(conversation_id, user: User) -> dict | None:
 
 
 def _next_roster(conversation: Conversation, number: int, changes: list) -> int:
-    return number if changes or conversation.current_epoch == 0 else conversation.roster_epoch
+    return roster_after(number, conversation.roster_epoch, changes_members=bool(changes))
 
 
 def epoch_request_json(conversation: Conversation) -> dict:

@@ -1,6 +1,5 @@
 """Build real keys, epoch keys and signed encrypted messages for service-level tests."""
 
-import hashlib
 import os
 import time
 import uuid
@@ -13,8 +12,7 @@ from chat.services.messages import OutgoingMessage
 from chat.services.statements import pending_changes, statement_of
 from client.securechat_client.conversation import encode_body
 from cryptokit import encoding, signing, wrapping
-from cryptokit.keys import spki_der
-from cryptokit.membership import Statement, new_nonce
+from cryptokit.membership import Statement, key_hashes, roster_after
 from keys.demo import certify_new_keys
 
 DEVICE = "d" * 32  # one sending device per member in service tests
@@ -92,23 +90,17 @@ def sign_statement(
     conversation.refresh_from_db()
     hashes = (b"", b"")
     if action == "add":
-        hashes = tuple(
-            hashlib.sha256(spki_der(key.public_key())).digest()
-            for key in (subject.signing_key, subject.encryption_key)
-        )
-    unsigned = Statement(
+        hashes = key_hashes(subject.signing_key.public_key(), subject.encryption_key.public_key())
+    return Statement.create(
+        str(conversation.id),
+        actor.signing_key,
         action=action,
         subject=subject.user.username,
         actor=actor.user.username,
         actor_serial=actor.signing_serial,
         roster_epoch=conversation.roster_epoch,
-        nonce=new_nonce(),
-        signature=b"",
-        subject_signing_sha256=hashes[0],
-        subject_encryption_sha256=hashes[1],
+        key_hashes=hashes,
     )
-    signature = signing.sign(actor.signing_key, unsigned.signed_bytes(str(conversation.id)))
-    return Statement(**{**unsigned.__dict__, "signature": signature})
 
 
 def member_record(
@@ -134,7 +126,7 @@ def member_record(
         conversation_id=str(conversation.id),
         epoch=number,
         previous_epoch=conversation.current_epoch,
-        roster_epoch=number if changes or number == 1 else conversation.roster_epoch,
+        roster_epoch=roster_after(number, conversation.roster_epoch, changes_members=bool(changes)),
         key_origin="members",
         signer=maker.user.username,
         signer_serial=maker.signing_serial,

@@ -127,7 +127,7 @@ def second_certificate(conversation: str, impersonate: str, extra: str) -> dict:
     from chat.models import Conversation
     from chat.services.epochs import member_keys
     from cryptokit import encoding, signing, wrapping
-    from cryptokit.membership import Statement, new_nonce
+    from cryptokit.membership import Statement
     from keys.ca import active_ca, build_certificate
     from keys.models import Certificate
     from keys.services import current_certificates, store_certificate
@@ -144,19 +144,18 @@ def second_certificate(conversation: str, impersonate: str, extra: str) -> dict:
     Certificate.objects.filter(pk=forged.pk).update(status=Certificate.Status.SUPERSEDED)
     target = current_certificates(User.objects.get(username=extra))
     chat = Conversation.objects.get(pk=conversation)
-    unsigned = Statement(
+    statement = Statement.create(
+        conversation,
+        key,
         action="add",
         subject=extra,
         actor=impersonate,
         actor_serial=forged.serial,
         roster_epoch=chat.roster_epoch,
-        nonce=new_nonce(),
-        signature=b"",
-        subject_signing_sha256=bytes.fromhex(target["signing"].spki_sha256),
-        subject_encryption_sha256=bytes.fromhex(target["encryption"].spki_sha256),
-    )
-    statement = Statement(
-        **{**unsigned.__dict__, "signature": signing.sign(key, unsigned.signed_bytes(conversation))}
+        key_hashes=(
+            bytes.fromhex(target["signing"].spki_sha256),
+            bytes.fromhex(target["encryption"].spki_sha256),
+        ),
     )
     certificates = {name: cert for _, name, cert in member_keys(chat)}
     certificates[extra] = target["encryption"]

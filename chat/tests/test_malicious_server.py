@@ -8,7 +8,6 @@ two honest members then keep chatting."""
 
 import asyncio
 import base64
-import hashlib
 import json
 import os
 import sqlite3
@@ -25,8 +24,7 @@ from client.securechat_client.errors import ProtocolError, TrustError
 from client.securechat_client.keystore import KeyPair
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
-from cryptokit.keys import spki_der
-from cryptokit.membership import Statement, new_nonce
+from cryptokit.membership import Statement, key_hashes
 from testing.processes import ROOT, ChatStack
 
 NAMES = ("alice", "bob", "carol", "mallory")
@@ -178,19 +176,16 @@ async def close(*opened: ChatClient) -> None:
 
 
 def signed_statement(conversation, keys: KeyPair, actor, action, subject, roster, hashes=None):
-    unsigned = Statement(
+    return Statement.create(
+        conversation,
+        keys.signing_key,
         action=action,
         subject=subject,
         actor=actor,
         actor_serial=keys.signing_serial,
         roster_epoch=roster,
-        nonce=new_nonce(),
-        signature=b"",
-        subject_signing_sha256=(hashes or (b"", b""))[0],
-        subject_encryption_sha256=(hashes or (b"", b""))[1],
+        key_hashes=hashes or (b"", b""),
     )
-    signature = signing.sign(keys.signing_key, unsigned.signed_bytes(conversation))
-    return Statement(**{**unsigned.__dict__, "signature": signature})
 
 
 def forged_record(conversation, signer: str, keys: KeyPair, state, members, changes=()) -> tuple:
@@ -348,10 +343,7 @@ def test_a_record_signed_by_a_non_member_is_refused(stack, keyring):
         conversation = await members_conversation(alice, bob)
         state = bob.state(conversation)
         mallory = keyring["mallory"]
-        hashes = tuple(
-            hashlib.sha256(spki_der(k.public_key())).digest()
-            for k in (mallory.signing_key, mallory.encryption_key)
-        )
+        hashes = key_hashes(mallory.signing_key.public_key(), mallory.encryption_key.public_key())
         self_invited = signed_statement(
             conversation, mallory, "mallory", "add", "mallory", state.roster_epoch, hashes
         )
@@ -499,9 +491,8 @@ def test_a_forged_invitation_is_reported_and_a_real_one_is_not(stack, keyring):
         alice, bob, carol = await clients(stack, keyring, "alice", "bob", "carol")
         conversation = await members_conversation(alice, bob)
         carol_keys = keyring["carol"]
-        hashes = tuple(
-            hashlib.sha256(spki_der(k.public_key())).digest()
-            for k in (carol_keys.signing_key, carol_keys.encryption_key)
+        hashes = key_hashes(
+            carol_keys.signing_key.public_key(), carol_keys.encryption_key.public_key()
         )
         roster = alice.state(conversation).roster_epoch
         by_mallory = signed_statement(

@@ -20,7 +20,7 @@ from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
 from cryptokit.fingerprints import fingerprint
 from cryptokit.keys import spki_der
-from cryptokit.membership import MembershipError, Statement, new_nonce
+from cryptokit.membership import MembershipError, Statement, key_hashes
 from cryptokit.pop import answer_challenge
 
 # Trust failures of a members-mode record that the server can repair by asking another
@@ -211,7 +211,6 @@ class ChatClient:
         )
         state.fix_key_origin(conversation["key_origin"])  # refuses a changed origin
         state.created_by = state.created_by or conversation["created_by"]
-        state.known_members = [m["username"] for m in conversation["members"]]
         return state
 
     async def _pump(self) -> None:
@@ -383,10 +382,7 @@ class ChatClient:
         (statement,) = await self._verified_statements(
             invitation["conversation"], [invitation["statement"]]
         )
-        mine = (
-            hashlib.sha256(spki_der(self.keys.signing_key.public_key())).digest(),
-            hashlib.sha256(spki_der(self.keys.encryption_key.public_key())).digest(),
-        )
+        mine = key_hashes(self.keys.signing_key.public_key(), self.keys.encryption_key.public_key())
         if (statement.action, statement.subject, statement.actor) != (
             "add",
             self.username,
@@ -442,14 +438,8 @@ class ChatClient:
                 f"Asked to give a key to {extra or 'nobody more'} and not to "
                 f"{missing or 'nobody'} without a member's signature.",
             )
-        for member in request["members"]:
-            if member["serial"]:
-                certificate = self.trust.verify_certificate(
-                    unb64(member["certificate"]), username=member["username"], kind="encryption"
-                )
-                if f"{certificate.serial_number:x}" != member["serial"]:
-                    raise TrustError("bad_distribution", "A certificate does not match its serial.")
-                self.trust.check_not_revoked(member["serial"])
+        # Each wrap target is checked once, by serial: CA, profile, revocation and pin (the
+        # same check receivers make); the certificate in the request is not needed for it.
         targets = await self._check_wrap_targets(request["members"], statements)
         key = wrapping.new_epoch_key()
         members = [
@@ -483,20 +473,16 @@ class ChatClient:
         self, conversation_id: str, action: str, subject: str, key_hashes=(b"", b"")
     ) -> Statement:
         """A membership statement signed by me, against the roster I verified last."""
-        state = self.state(conversation_id)
-        statement = Statement(
+        return Statement.create(
+            conversation_id,
+            self.keys.signing_key,
             action=action,
             subject=subject,
             actor=self.username,
             actor_serial=self.keys.signing_serial,
-            roster_epoch=state.roster_epoch,
-            nonce=new_nonce(),
-            signature=b"",
-            subject_signing_sha256=key_hashes[0],
-            subject_encryption_sha256=key_hashes[1],
+            roster_epoch=self.state(conversation_id).roster_epoch,
+            key_hashes=key_hashes,
         )
-        signature = signing.sign(self.keys.signing_key, statement.signed_bytes(conversation_id))
-        return Statement(**{**statement.__dict__, "signature": signature})
 
     async def checked_keys_of(self, username: str) -> tuple[bytes, bytes]:
         """SHA-256 of `username`'s signing and encryption SPKIs, certified by our CA and

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from client.securechat_client.errors import TrustError
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
-from cryptokit.membership import MembershipError, Statement, next_members
+from cryptokit.membership import MembershipError, Statement, next_members, roster_after
 
 BODY_VERSION = 1
 
@@ -62,7 +62,6 @@ class EpochView:
     roster: int
     signer: str
     members: frozenset[str]  # every member, with or without a key
-    keyed: dict  # username -> encryption serial, for members given a key
 
 
 @dataclass
@@ -71,7 +70,6 @@ class ConversationState:
     key_origin: str | None = None  # fixed once known: never changes for a conversation
     created_by: str = ""
     owner: str = ""  # the signer of the first record, once verified
-    known_members: list[str] = field(default_factory=list)  # as the server listed them
     epochs: dict[int, EpochView] = field(default_factory=dict)
     epoch_keys: dict[int, bytes] = field(default_factory=dict)
     last_sequence: int = 0  # of this device (this client session)
@@ -139,7 +137,7 @@ class ConversationState:
         departed = before.members - members
         if signer not in before.members or signer in departed:
             raise TrustError("signer_not_member", f"{signer} may not make this key.")
-        return members, (epoch if statements else before.roster)
+        return members, roster_after(epoch, before.roster, changes_members=bool(statements))
 
     def accept_epoch(
         self,
@@ -185,7 +183,6 @@ class ConversationState:
             roster=record["roster_epoch"],
             signer=record["signer"],
             members=names,
-            keyed={username: serial for username, serial, _ in members if serial},
         )
         known = self.epochs.get(view.number)
         if known is not None and known != view:

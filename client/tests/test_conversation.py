@@ -1,7 +1,6 @@
 """The client's own checks, with real keys and no server."""
 
 import base64
-import hashlib
 
 import pytest
 
@@ -9,7 +8,7 @@ from client.securechat_client.conversation import ConversationState, decode_body
 from client.securechat_client.errors import TrustError
 from cryptokit import encoding, signing, wrapping
 from cryptokit.keys import spki_der
-from cryptokit.membership import Statement, new_nonce
+from cryptokit.membership import Statement, key_hashes
 
 CONVERSATION = "0b8e2f0a-3c1d-4e5f-9a7b-6c5d4e3f2a1b"
 
@@ -27,22 +26,17 @@ def statement(people, *, action, subject, actor, roster):
     """`actor`'s signed membership statement (an addition names the subject's keys)."""
     hashes = (b"", b"")
     if action == "add":
-        hashes = tuple(
-            hashlib.sha256(spki_der(key.public_key())).digest() for key in people[subject]
-        )
-    unsigned = Statement(
+        hashes = key_hashes(*(key.public_key() for key in people[subject]))
+    return Statement.create(
+        CONVERSATION,
+        people[actor][0],
         action=action,
         subject=subject,
         actor=actor,
         actor_serial="aa",
         roster_epoch=roster,
-        nonce=new_nonce(),
-        signature=b"",
-        subject_signing_sha256=hashes[0],
-        subject_encryption_sha256=hashes[1],
+        key_hashes=hashes,
     )
-    signed = signing.sign(people[actor][0], unsigned.signed_bytes(CONVERSATION))
-    return Statement(**{**unsigned.__dict__, "signature": signed})
 
 
 def record(
