@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The browser client: npm ci when the lock file changes, a build when its sources do.
+NPM_STAMP := frontend/node_modules/.npm-ci-stamp
+BUILD_STAMP := web/static/web/dist/manifest.json
+FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null)
 
-.PHONY: run test lint fmt requirements clean soak
+.PHONY: run test lint fmt requirements clean soak frontend
 
-run: $(STAMP)
+run: $(STAMP) frontend
 	@DEBUG=$${DEBUG:-1} $(BIN)/python scripts/serve.py
 
-test: $(STAMP) lint
+test: $(STAMP) lint frontend
+	cd frontend && npm test
 	$(BIN)/pytest
 
 # The state machine with faults, under a load of simulated users, for SOAK_MINUTES;
@@ -32,6 +37,20 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	@touch $@
 
+# esbuild, the client's libraries and axe-core (the accessibility checks of the tests).
+$(NPM_STAMP): frontend/package-lock.json frontend/package.json
+	@scripts/check_prerequisites.sh --node
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+# Rebuilt when a source, the build script or the installed packages are newer than the
+# last build; frontend/build.mjs clears web/static/web/dist/ first and writes the manifest
+# last, so a failed build leaves no manifest and is retried next time.
+frontend: $(BUILD_STAMP)
+$(BUILD_STAMP): $(NPM_STAMP) frontend/build.mjs $(FRONTEND_SOURCES)
+	@scripts/check_prerequisites.sh --node
+	cd frontend && npm run build
+
 # Re-pin after editing requirements*.in.
 requirements: $(STAMP)
 	$(BIN)/python -m pip install --quiet pip-tools
@@ -39,4 +58,4 @@ requirements: $(STAMP)
 	$(BIN)/pip-compile -q --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links requirements-dev.in -o requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache frontend/node_modules web/static/web/dist

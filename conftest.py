@@ -68,3 +68,58 @@ def users(db):
         name: User.objects.create_user(name, password=None, display_name=name.title())
         for name in ("alice", "bob", "charlie")
     }
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless /usr/bin/chromium through Playwright, for one test module: Playwright's sync
+    API keeps an event loop marked as running while it is started, which would break the
+    asyncio tests of every later module (testing/browser.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from testing.browser import launch_chromium
+
+    with sync_playwright() as playwright:
+        try:
+            chromium = launch_chromium(playwright)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def browser_pages(browser):
+    """`browser_pages.new_page(base_url)` gives a page in a fresh context; the test fails
+    at teardown if any of its pages recorded a CSP violation or a page error."""
+    from testing.browser import BrowserPages
+
+    pages = BrowserPages(browser)
+    yield pages
+    pages.close()
+
+
+@pytest.fixture(scope="module")
+def production_stack(tmp_path_factory):
+    """The whole server as production runs it (DEBUG=0, static files served by daphne
+    itself) with its own redis-server, SQLite database and var dir; alice is seeded."""
+    from testing.browser import frontend_manifest, production_settings
+    from testing.processes import ChatStack, RedisServer
+
+    try:
+        frontend_manifest()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    redis_server = RedisServer(tmp_path_factory.mktemp("stack-redis"))
+    var_dir = tmp_path_factory.mktemp("stack-var")
+    try:
+        stack = ChatStack(var_dir, redis_server.url, **production_settings())
+    except BaseException:
+        redis_server.stop()
+        raise
+    try:
+        stack.seed("alice")
+        yield stack
+    finally:
+        stack.stop()
+        redis_server.stop()

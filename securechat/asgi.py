@@ -11,8 +11,6 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from chat.worker import WorkerTasksMiddleware  # noqa: E402
 from securechat.routing import websocket_urlpatterns  # noqa: E402
@@ -20,12 +18,12 @@ from securechat.startup import refuse_to_start_when_misconfigured  # noqa: E402
 
 refuse_to_start_when_misconfigured()
 
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
 
 application = WorkerTasksMiddleware(
     ProtocolTypeRouter(
         {
-            "http": http_app,
+            # Static files too: web.staticfiles.StaticFilesMiddleware serves them.
+            "http": django_asgi_app,
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),

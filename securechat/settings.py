@@ -91,10 +91,15 @@ INSTALLED_APPS = [
     "accounts",
     "keys",
     "chat",
+    "web",
 ]
 
 MIDDLEWARE = [
+    # First, so that every response gets the policy: redirects, errors, static files.
+    "web.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight after SecurityMiddleware, as WhiteNoise asks (web/staticfiles.py).
+    "web.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -230,9 +235,45 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Only for a `collectstatic` towards a CDN or proxy: daphne serves static files itself,
+# from the apps' static directories (web/staticfiles.py), in development and production.
 STATIC_ROOT = VAR_DIR / "static"
-# daphne does not serve static files by itself; in development asgi.py wraps the app.
-SERVE_STATIC = env_bool("SERVE_STATIC", DEBUG)
+WHITENOISE_USE_FINDERS = True
+# The build's file names carry a content hash ([name]-[hash] from frontend/build.mjs):
+# cached for good. Everything else (site.css, admin) gets WHITENOISE_MAX_AGE (60 s).
+WHITENOISE_IMMUTABLE_FILE_TEST = (
+    rf"^/{STATIC_URL.strip('/')}/web/dist/[^/]+-[A-Z0-9]{{8}}\.(?:js|css)$"
+)
+# The browser client's build description (frontend/build.mjs writes it, web/bundle.py
+# reads it).
+FRONTEND_MANIFEST = Path(
+    env_str(
+        "FRONTEND_MANIFEST", str(BASE_DIR / "web" / "static" / "web" / "dist" / "manifest.json")
+    )
+)
+
+# Content Security Policy (web/csp.py) on every response. Each directive can be replaced
+# through CSP_<DIRECTIVE> (e.g. CSP_CONNECT_SRC="'self' wss://chat.example.org"); the chat
+# page adds the hash of its import map to script-src. `manage.py check` warns (web.W002)
+# if script-src is weakened.
+_CSP_DEFAULTS = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+CSP_DIRECTIVES = {
+    name: env_str("CSP_" + name.upper().replace("-", "_"), value)
+    for name, value in _CSP_DEFAULTS.items()
+}
+CSP_REPORT_URI = env_str("CSP_REPORT_URI", "/csp-report/")
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+CSP_REPORT_MAX_BYTES = env_int("CSP_REPORT_MAX_BYTES", 16 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -1,10 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from securechat.views import home
-
 urlpatterns = [
-    path("", home, name="home"),
+    path("", include("web.urls")),  # the chat page ("home") and /csp-report/
     path("accounts/", include("accounts.urls")),
     path("api/keys/", include("keys.urls")),
     path("admin/", admin.site.urls),
