@@ -103,7 +103,10 @@ export function createKeySetupUi(root, { username = root.dataset?.username ?? ""
   );
   // Attached on first use: a user whose stored keys are fine never sees the screen flash.
   const mount = () => {
-    if (!section.isConnected) root.append(section);
+    if (!section.isConnected) {
+      root.querySelector(":scope > .loading")?.remove(); // the screen replaces the page's "Loading…" line
+      root.append(section);
+    }
   };
 
   let progressView = null;
