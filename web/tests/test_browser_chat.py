@@ -71,9 +71,14 @@ def test_people_register_chat_verified_invite_and_see_presence(browser_pages, st
     bob.sees_online("alice")
     conversation = alice.start_conversation(["bob"], "Launch plan")
     alice.send("Hello Bob, this is encrypted in my browser.")
+    expect(bob.by(f"conversation-{conversation}")).to_have_attribute(
+        "data-unread", "1", timeout=TIMEOUT_MS
+    )
     bob.open(conversation)
+    expect(bob.by(f"conversation-{conversation}")).to_have_attribute("data-unread", "0")
     bob.sees_verified_message("alice", "Hello Bob, this is encrypted in my browser.")
     bob.send("Hi Alice, verified on my side.")
+    expect(alice.by("typing-indicator")).to_contain_text("Bob", timeout=TIMEOUT_MS)
     alice.sees_verified_message("bob", "Hi Alice, verified on my side.")
     expect(
         alice.message("Hello Bob, this is encrypted in my browser.").get_by_test_id(
@@ -101,6 +106,10 @@ def test_people_register_chat_verified_invite_and_see_presence(browser_pages, st
     bob.sees_verified_message("carol", "Carol here, thanks for the invite.")
     no_serious_accessibility_problems(alice.page)
     save_screenshot(alice.page, "chat")
+
+    carol.by("leave").click()
+    expect(carol.by(f"conversation-{conversation}")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(alice.by("members-button")).to_contain_text("2", timeout=TIMEOUT_MS)
 
     bob.page.context.close()
     alice.sees_offline("bob")
@@ -179,6 +188,15 @@ def test_a_new_browser_restores_keys_from_the_backup_and_reads_history(browser_p
     again.sees_verified_message("ivy", "Also before.")
     again.send("And from the new browser.")
     ivy.sees_verified_message("henry", "And from the new browser.")
+
+    # A phone-width window: nothing wider than the screen, the sidebar behind a button.
+    ivy.page.set_viewport_size({"width": 380, "height": 800})
+    assert ivy.page.evaluate("() => document.documentElement.scrollWidth") <= 380
+    expect(ivy.by("conversation-list")).to_be_hidden()
+    ivy.by("sidebar-toggle").click()
+    expect(ivy.by("conversation-list")).to_be_visible()
+    ivy.page.keyboard.press("Escape")
+    expect(ivy.by("conversation-list")).to_be_hidden()
 
 
 def tamper_with_ciphertext(stack: ChatStack, conversation: str, order: int) -> None:

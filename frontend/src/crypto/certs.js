@@ -55,6 +55,11 @@ export function parseCertificate(der) {
   }
 }
 
+/** RFC 4514 text with the userId attribute (our subjects' UID) named, for people to read. */
+function readableName(text) {
+  return text.replaceAll("0.9.2342.19200300.100.1.1=", "UID=");
+}
+
 function describe(certificate, der) {
   const usage = certificate.getExtension(KeyUsagesExtension);
   const names = certificate.subjectName.getField(OID_COMMON_NAME);
@@ -62,8 +67,8 @@ function describe(certificate, der) {
   return {
     serial: serialHex(certificate.serialNumber),
     commonName: names.length === 1 ? names[0] : null,
-    subject: certificate.subject,
-    issuer: certificate.issuer,
+    subject: readableName(certificate.subject),
+    issuer: readableName(certificate.issuer),
     notBefore: certificate.notBefore,
     notAfter: certificate.notAfter,
     keyUsage: usage

@@ -117,6 +117,7 @@ export class ChatSession extends EventTarget {
       for (const id of [...this.state.conversations.keys()]) await this.fetchSince(id);
       await this.refreshOnline();
     } finally {
+      this.synced = true;
       this.markSynced?.(); // the page is ready even if a part failed: failures are shown
     }
   }
@@ -125,8 +126,13 @@ export class ChatSession extends EventTarget {
     const listed = await this.request("conversation.list");
     const seen = new Set();
     for (const details of listed.conversations) {
-      this.track(details);
       seen.add(details.id);
+      try {
+        this.track(details);
+      } catch (error) {
+        // e.g. origin_changed: shown, never applied; the other conversations go on
+        this.notice("error", `${details.title || "A conversation"}: ${describe(error)}`);
+      }
     }
     for (const id of this.state.conversations.keys()) if (!seen.has(id)) this.forget(id);
     this.emit("conversations");
@@ -284,7 +290,9 @@ export class ChatSession extends EventTarget {
     if (!mine) {
       view.messages.push(model);
       await this.opener.open(view, model);
-      if (message.sender !== this.me && (this.openConversation !== view.id || document.hidden)) view.unread += 1;
+      // Unread: what arrives after the page loaded (history at load is not news).
+      const news = live || this.synced;
+      if (news && message.sender !== this.me && (this.openConversation !== view.id || document.hidden)) view.unread += 1;
     }
     this.sortMessages(view);
     if (message.sender !== this.me) this.scheduleReceipt(view.id, message.order);
