@@ -255,6 +255,26 @@ def test_tampered_message_fails_with_its_reason_and_the_inspector_shows_the_chec
     expect(failed).to_have_count(1)
     kim.page.keyboard.press("Escape")
 
+    # judy revokes her keys (as after a theft): what they signed is refused with that reason.
+    status = judy.page.evaluate(
+        """async () => {
+          const csrf = document.cookie.match(/csrftoken=([^;]+)/)[1];
+          const answer = await fetch("/api/keys/revoke/", {method: "POST",
+            headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
+            body: JSON.stringify({reason: "key_compromise"})});
+          return answer.status;
+        }"""
+    )
+    assert status == 200
+    kim.page.reload()
+    kim.wait_ready()
+    kim.open(conversation)
+    signed = kim.message("This one stays as it was signed.")
+    expect(kim.page.locator("[data-testid='message'][data-order='2']")).to_have_attribute(
+        "data-problem", "certificate_revoked", timeout=TIMEOUT_MS
+    )
+    expect(signed).to_have_count(0)  # its text is no longer shown as trusted
+
 
 def test_a_verified_contacts_key_change_blocks_the_next_send_until_confirmed(browser_pages, stack):
     leo = registered(browser_pages, stack, "leo")
