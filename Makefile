@@ -8,7 +8,7 @@ NPM_STAMP := frontend/node_modules/.npm-ci-stamp
 BUILD_STAMP := web/static/web/dist/manifest.json
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null)
 
-.PHONY: run test lint fmt requirements clean soak frontend
+.PHONY: run test test-postgres lint fmt requirements clean soak frontend
 
 run: $(STAMP) frontend
 	@DEBUG=$${DEBUG:-1} $(BIN)/python scripts/serve.py
@@ -16,6 +16,15 @@ run: $(STAMP) frontend
 test: $(STAMP) lint frontend
 	cd frontend && npm test
 	$(BIN)/pytest
+
+# The database-facing tests again on PostgreSQL, the production database, in a database
+# made for the run and dropped after it; testing/postgres.py uses the server answering on
+# 127.0.0.1:5432 without a password, or starts its own (needs `apt-get install postgresql`),
+# and, as a plugin, keeps the tests that use the database in-process: the daphne-driving ones
+# run on a SQLite file of their own either way. Not web/: the browser tests check the page.
+PG_SUITES ?= accounts keys chat client securechat
+test-postgres: $(STAMP)
+	$(BIN)/python -m testing.postgres -- $(BIN)/pytest $(PG_SUITES) -p testing.postgres -p no:randomly -q
 
 # The state machine with faults, under a load of simulated users, for SOAK_MINUTES;
 # samples, plot and summary under bench/results/ (bench/README.md).

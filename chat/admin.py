@@ -42,6 +42,9 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # conversations start from a client, with keys
 
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # read-only (no Save button); deleting stays, audited (adminsite.py)
+
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
@@ -51,3 +54,6 @@ class InvitationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # read-only: the invitee answers, the inviter cancels

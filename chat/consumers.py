@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import time
 
 from channels.db import database_sync_to_async as db
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -16,39 +17,81 @@ from chat.events import conversation_group, user_group
 from chat.handlers import HANDLERS
 from chat.layer_watch import CONSUMERS
 from chat.protocol import REQUEST_TYPES, request_adapter
-from chat.ratelimit import TokenBucket
+from chat.ratelimit import TokenBucket, user_bucket
 from chat.services.conversations import conversation_ids_of, presence_audience, users_by_id
-from chat.services.session import initial_state
+from chat.services.session import (
+    SESSION_ENDED,
+    EndReason,
+    initial_state,
+    session_group,
+    session_is_valid,
+)
 from securechat.jsonapi import ApiError
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4001
+CLOSE_SESSION_ENDED = 4003  # logout, password change, deactivation, deletion: final
 CLOSE_FLOODING = 4008
+CLOSE_TOO_MANY_CONNECTIONS = 4009  # WS_SOCKETS_PER_USER reached: retry after closing one
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if user is None or not user.is_authenticated or not session_key:
             # Accept then close so the client sees our code, not a bare handshake failure.
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
+        self.session_key: str = session_key
+        self.session_checked = 0.0  # time.monotonic() of the last valid re-check
         self.conversations: set[str] = set()
         self.backlog: dict[str, set[int]] = {}  # orders sent from the database at connect
         # per conversation, the newest epoch at which membership was read from the
         # database: a message of a later epoch is forwarded only after checking again
         self.member_at: dict[str, int] = {}
         self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
+        self.user_bucket = user_bucket(
+            user.pk, settings.WS_USER_RATE_PER_SECOND, settings.WS_USER_RATE_BURST
+        )
         self.strikes = 0
         self.closing = False
+        # First the groups that can end this socket, then the session checked again: a
+        # logout or password change between the handshake's authentication and these
+        # subscriptions would have been announced to nobody.
+        for group in self.own_groups():
+            await self.channel_layer.group_add(group, self.channel_name)
+        if not await self.session_alive(force=True):
+            for group in self.own_groups():
+                await self.unsubscribe(group)
+            self.closing = True
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         # Presence and groups before the handshake completes, so that a client which
         # sees its socket open is already counted and already receives events.
-        came_online = await presence.connection_opened(user.pk, self.channel_name)
+        try:
+            came_online = await presence.connection_opened(user.pk, self.channel_name)
+        except presence.TooManyConnections:
+            for group in self.own_groups():
+                await self.unsubscribe(group)
+            self.closing = True
+            await self.accept()
+            await self.send_json(
+                {
+                    "type": "error",
+                    "id": None,
+                    "code": "too_many_connections",
+                    "message": f"At most {settings.WS_SOCKETS_PER_USER} open connections; "
+                    "close a tab or another client.",
+                }
+            )
+            await self.close(code=CLOSE_TOO_MANY_CONNECTIONS)
+            return
         self.heartbeat_task = asyncio.create_task(self.keep_presence())
-        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         for conversation_id in await db(conversation_ids_of)(user):
             await self.join_conversation(conversation_id)
         await self.accept()
@@ -56,6 +99,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_backlog()
         if came_online:
             await self.announce_presence(online=True)
+
+    def own_groups(self) -> list[str]:
+        """This user's group (every tab: events, and the end of all their sessions) and
+        this login session's group (its logout)."""
+        return [user_group(self.user.pk), session_group(self.session_key)]
 
     async def send_backlog(self) -> None:
         """Presence, pending invitations and key requests, and every message stored while
@@ -70,10 +118,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Live events may have been lost (an outage of the channel layer): subscribe
         again to what this user is in now, say `resync`, send the backlog. The client
         then fetches history `since` its last order (protocol.md §7)."""
+        if not await self.session_alive(force=True):  # its end may be what was lost
+            await self.end_session(EndReason.INVALID)
+            return
         current = set(await db(conversation_ids_of)(self.user))
         for conversation_id in self.conversations - current:
             await self.leave_conversation(conversation_id)
-        await self.subscribe(user_group(self.user.pk))
+        for group in self.own_groups():
+            await self.subscribe(group)
         for conversation_id in current:
             await self.join_conversation(conversation_id)
         await self.send_json({"type": "resync", "id": None, "reason": reason})
@@ -85,7 +137,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closing = True
         CONSUMERS.discard(self)
         self.heartbeat_task.cancel()
-        await self.unsubscribe(user_group(self.user.pk))
+        for group in self.own_groups():
+            await self.unsubscribe(group)
         for conversation_id in list(self.conversations):
             await self.leave_conversation(conversation_id)
         try:
@@ -102,6 +155,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             frame = self.parse(text_data, bytes_data)
             request_id = frame.get("id") if isinstance(frame.get("id"), str) else None
             self.throttle()
+            if not await self.session_alive():
+                raise ChatError("session_ended", "Your session has ended; log in again.")
             request = self.validate(frame)
             reply = await HANDLERS[request.type](self, request)
             if reply is not None:
@@ -113,6 +168,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if exc.code == "rate_limited" and self.strikes >= settings.WS_RATE_STRIKES:
                 self.closing = True
                 await self.close(code=CLOSE_FLOODING)
+            elif exc.code == "session_ended":
+                await self.end_session(EndReason.INVALID)
         except (RedisError, OSError) as exc:
             # Redis (presence, the channel layer) is down: retryable, one line, no trace.
             logger.warning("frame refused, Redis unavailable (%s)", type(exc).__name__)
@@ -136,8 +193,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 }
             )
 
+    async def session_alive(self, *, force: bool = False) -> bool:
+        """Is the login session behind this socket still valid (not logged out, password
+        unchanged, user active)? Read from the database at most once per
+        WS_SESSION_CHECK_SECONDS per socket: the `session.ended` event closes a socket at
+        once; this bounds what a lost event could leave open."""
+        started = time.monotonic()
+        if not force and started - self.session_checked < settings.WS_SESSION_CHECK_SECONDS:
+            return True
+        if not await db(session_is_valid)(self.session_key, self.user.pk):
+            return False
+        self.session_checked = started
+        return True
+
+    async def end_session(self, reason: str) -> None:
+        """Close with 4003, final: the client must log in again, not reconnect. Frames
+        already queued behind this are dropped unprocessed."""
+        if self.closing:
+            return
+        self.closing = True
+        logger.info("socket of user %s closed: session ended (%s)", self.user.pk, reason)
+        await self.close(code=CLOSE_SESSION_ENDED)
+
     def throttle(self) -> None:
-        if not self.bucket.allow():
+        if not self.bucket.allow() or not self.user_bucket.allow():
             self.strikes += 1
             raise ChatError("rate_limited", "Too many frames; slow down.")
 
@@ -212,6 +291,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """An event from the channel layer: keep group membership in step, then forward."""
         if getattr(self, "closing", False):
             return
+        if message["event"]["type"] == SESSION_ENDED:
+            await self.end_session(message["event"]["reason"])
+            return
         await self.forward(message["event"])
 
     async def forward(self, event: dict) -> None:
@@ -254,6 +336,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Refresh this connection, and announce users whose worker died."""
         while True:
             await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
+            try:
+                # an idle socket too ends with its session, event or not
+                if not await self.session_alive():
+                    await self.end_session(EndReason.INVALID)
+                    return
+            except Exception as exc:  # the database busy: the next beat checks again
+                logger.warning("session re-check failed (%s)", type(exc).__name__)
             try:
                 await presence.heartbeat(self.user.pk, self.channel_name)
                 for user in await db(users_by_id)(await presence.claim_expired_users()):

@@ -51,8 +51,13 @@ async def conversation_create(consumer, request: protocol.ConversationCreate) ->
 
 
 async def conversation_list(consumer, request: protocol.ConversationList) -> dict:
-    listed = await db(conversations.list_conversations)(consumer.user)
-    return {"type": "conversation.list", "conversations": listed}
+    listed, has_more = await db(conversations.list_conversations)(consumer.user, request.page)
+    return {
+        "type": "conversation.list",
+        "conversations": listed,
+        "page": request.page,
+        "has_more": has_more,
+    }
 
 
 async def conversation_history(consumer, request: protocol.ConversationHistory) -> dict:

@@ -38,16 +38,42 @@ def _key(user_id: int) -> str:
 ONLINE = "presence:online"
 
 
+# KEYS[1] the user's connections, KEYS[2] ONLINE; ARGV: connection, now, ttl, limit, user id.
+# Returns -1 when the user already holds `limit` live connections (nothing added), else the
+# number of live connections before this one. One script: parallel connects cannot all
+# pass the count.
+_OPEN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local before = redis.call('ZCARD', KEYS[1])
+if before >= tonumber(ARGV[4]) then return -1 end
+local expires = tonumber(ARGV[2]) + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], expires, ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], expires, ARGV[5])
+return before
+"""
+
+
+class TooManyConnections(Exception):
+    """The user already holds WS_SOCKETS_PER_USER live connections."""
+
+
 async def connection_opened(user_id: int, connection: str) -> bool:
-    """Record a connection; True when the user has just come online."""
-    now = time.time()
-    async with _redis().pipeline(transaction=True) as pipe:
-        pipe.zremrangebyscore(_key(user_id), "-inf", now)
-        pipe.zcard(_key(user_id))
-        pipe.zadd(_key(user_id), {connection: now + settings.PRESENCE_TTL_SECONDS})
-        pipe.expire(_key(user_id), settings.PRESENCE_TTL_SECONDS)
-        pipe.zadd(ONLINE, {str(user_id): now + settings.PRESENCE_TTL_SECONDS})
-        _, before, _, _, _ = await pipe.execute()
+    """Record a connection; True when the user has just come online. Raises
+    TooManyConnections (recording nothing) at WS_SOCKETS_PER_USER."""
+    before = await _redis().eval(
+        _OPEN,
+        2,
+        _key(user_id),
+        ONLINE,
+        connection,
+        time.time(),
+        settings.PRESENCE_TTL_SECONDS,
+        settings.WS_SOCKETS_PER_USER,
+        str(user_id),
+    )
+    if before < 0:
+        raise TooManyConnections(f"at most {settings.WS_SOCKETS_PER_USER} connections")
     return before == 0
 
 

@@ -45,6 +45,7 @@ class ConversationCreate(Frame):
 
 class ConversationList(Frame):
     type: Literal["conversation.list"]
+    page: Annotated[int, Field(ge=1, le=10_000)] = 1
 
 
 class ConversationHistory(Frame):

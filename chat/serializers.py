@@ -6,11 +6,13 @@ from securechat.jsonapi import b64
 
 
 def conversation_json(conversation: Conversation) -> dict:
-    members = (
-        conversation.memberships.filter(left__isnull=True)
-        .select_related("user")
-        .order_by("joined", "pk")
-    )
+    members = getattr(conversation, "active_members", None)  # prefetched by list pages
+    if members is None:
+        members = (
+            conversation.memberships.filter(left__isnull=True)
+            .select_related("user")
+            .order_by("joined", "pk")
+        )
     return {
         "id": str(conversation.id),
         "title": conversation.title,

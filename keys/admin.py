@@ -29,6 +29,7 @@ class CertificateAdmin(admin.ModelAdmin):
     list_filter = ("status", "kind", "algorithm")
     search_fields = ("owner__username", "serial", "spki_sha256")
     actions = ["revoke_selected"]
+    list_select_related = ("owner",)
     fields = (
         "owner",
         "kind",
@@ -50,8 +51,16 @@ class CertificateAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # certificates are issued only through proof of possession
 
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # every field is read-only: a page to read, with no Save button
+
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # history must stay verifiable
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        # Django's "change certificate" permission is the right to revoke (the operators'
+        # group has it, accounts/seeding.py): revoking is the only change there is.
+        return request.user.has_perm("keys.change_certificate")
 
     @admin.display(description="serial")
     def short_serial(self, obj: Certificate) -> str:
@@ -61,14 +70,16 @@ class CertificateAdmin(admin.ModelAdmin):
     def fingerprint(self, obj: Certificate) -> str:
         return fingerprint(bytes(obj.spki_der))
 
-    @admin.action(description="Revoke selected certificates (asks for a reason)")
+    @admin.action(
+        description="Revoke selected certificates (asks for a reason)", permissions=["revoke"]
+    )
     def revoke_selected(self, request: HttpRequest, queryset):
         form = RevokeForm(request.POST if "reason" in request.POST else None)
         if form.is_valid():
             serials = []
             for certificate in queryset:
                 serials += revoke_certificate(
-                    certificate, reason=form.cleaned_data["reason"], by=request.user
+                    certificate, reason=form.cleaned_data["reason"], by=request.user, via="admin"
                 )
             self.message_user(
                 request, f"Revoked {len(set(serials))} certificate(s).", messages.SUCCESS
@@ -93,6 +104,12 @@ class CertificateAuthorityAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # `manage.py init_pki [--rotate]` makes CAs
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # read-only: no Save button
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # a retired CA still verifies what it issued
 
 
 @admin.register(AuditEvent)

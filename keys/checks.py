@@ -23,16 +23,29 @@ ROTATE_CA = (
 )
 
 
+# init_pki cannot read the CA's key either when the passphrase or the key file is wrong:
+# the fix is the right passphrase or the key files, or a new CA if both are lost.
+UNREADABLE_KEY = (
+    "Set SECURECHAT_CA_PASSPHRASE to the passphrase the CA was created with and "
+    "SECURECHAT_PKI_DIR to the directory holding its key files (restore them from the "
+    "backup). If they are lost for good, `manage.py init_pki --rotate` makes a new CA "
+    "under the passphrase now set; the old one keeps verifying what it issued."
+)
+
+
 @register("pki", deploy=False)
 def check_pki(app_configs, **kwargs) -> list[CheckMessage]:
     try:
         ca = active_ca()
-        load_private_key(ca.subject_key_id)
         server = server_signing_certificate()
     except PkiNotReady as exc:
         return [Error(str(exc), hint="Run `manage.py init_pki`.", id="keys.E001")]
     except DatabaseError:
         return []  # not migrated yet: migrate's own checks report that
+    try:
+        load_private_key(ca.subject_key_id)
+    except PkiNotReady as exc:
+        return [Error(str(exc), hint=UNREADABLE_KEY, id="keys.E001")]
     return [
         message
         for message in (

@@ -1,10 +1,12 @@
 """Demo key pairs made outside the server's trust (as a client would) and certified
 through the same proof-of-possession service, for the terminal client and the benchmark."""
 
+import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 from accounts.models import User
-from client.securechat_client.keystore import KeyPair, save_private_keys
 from cryptokit.keys import spki_der
 from cryptokit.pop import answer_challenge
 from cryptokit.signing import generate_encryption_key, generate_signing_key
@@ -62,10 +64,24 @@ def issue_demo_keys(usernames: list[str], out_dir: Path, *, force: bool = False)
         signing_key, encryption_key, signing_cert, encryption_cert = certify_new_keys(
             user, algorithm
         )
-        # The same files the Python client writes and reads (client/.../keystore.py).
-        save_private_keys(out_dir / username, KeyPair(signing_key, encryption_key))
+        # The key files the Python client reads (securechat_client/keystore.py), in
+        # plaintext: demo credentials, stated in the README.
+        _write_private_key(out_dir / username / "signing.pem", signing_key)
+        _write_private_key(out_dir / username / "encryption.pem", encryption_key)
         report.append(
             f"certified {username}: {algorithm} signing {signing_cert.serial[:12]}…, "
             f"rsa-oaep encryption {encryption_cert.serial[:12]}…"
         )
     return report
+
+
+def _write_private_key(path: Path, key) -> None:
+    """PKCS#8 PEM, unencrypted, readable by its owner only from the first byte."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -36,6 +37,7 @@ from keys.models import (
     PopChallenge,
 )
 from securechat.jsonapi import ApiError
+from securechat.securitylog import security_event
 
 # Sent after the commit of a revocation: the chat app re-keys the owner's conversations.
 certificate_revoked = Signal()  # kwargs: certificate (Certificate), reason (str)
@@ -88,11 +90,29 @@ def _refuse_reused_keys(user: User, *spkis: bytes) -> None:
         raise PkiError("key_revoked", "One of these keys was revoked; make new keys.")
 
 
+def _make_room_for_challenge(user: User) -> None:
+    """Expired and answered challenges are deleted (by anyone's request: they are worthless),
+    and a user holds at most POP_CHALLENGES_PER_USER open ones; the user's row is locked so
+    parallel requests are counted one after another."""
+    now = timezone.now()
+    PopChallenge.objects.filter(Q(expires__lt=now) | Q(used=True)).delete()
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    if PopChallenge.objects.filter(user=user).count() >= settings.POP_CHALLENGES_PER_USER:
+        raise PkiError(
+            "too_many_challenges",
+            f"At most {settings.POP_CHALLENGES_PER_USER} open challenges; answer or wait "
+            f"{settings.POP_CHALLENGE_TTL_SECONDS} s.",
+            status=429,
+        )
+
+
+@transaction.atomic
 def create_challenge(user: User, signing_spki: bytes, encryption_spki: bytes) -> Challenge:
     """Check the keys, then hand out a single-use nonce and a secret encrypted to the
     encryption key; the client proves possession of both private keys by answering."""
     _, encryption = _inspect(signing_spki, encryption_spki)
     _refuse_reused_keys(user, signing_spki, encryption_spki)
+    _make_room_for_challenge(user)
     nonce, secret = os.urandom(32), os.urandom(32)
     record = PopChallenge.objects.create(
         user=user,
@@ -251,10 +271,43 @@ def _issue_pair(user: User, signing_info: KeyInfo, encryption_info: KeyInfo) -> 
     return Registration(signing=issued[0], encryption=issued[1], renewed=renewed)
 
 
+def record_audit(
+    action: str,
+    *,
+    actor: User | None,
+    subject: User | None = None,
+    serial: str = "",
+    detail: str = "",
+    via: str = "",
+) -> AuditEvent:
+    """One audit row, and after the commit one security log line (so a rolled-back change
+    logs nothing). `via` names the path (admin, command, owner, deactivation); the row
+    keeps it in front of the detail, since a command has no actor to show."""
+    event = AuditEvent.objects.create(
+        action=action,
+        actor=actor,
+        subject=subject,
+        serial=serial,
+        detail=(f"{via}: {detail}" if via else detail)[:300],
+    )
+    fields = {
+        "actor": actor.username if actor else None,
+        "subject": subject.username if subject else None,
+        "serial": serial,
+        "via": via,
+        "detail": detail,
+    }
+    transaction.on_commit(lambda: security_event(action, **fields))
+    return event
+
+
 @transaction.atomic
-def revoke_certificate(certificate: Certificate, *, reason: str, by: User | None) -> list[str]:
+def revoke_certificate(
+    certificate: Certificate, *, reason: str, by: User | None, via: str = ""
+) -> list[str]:
     """Revoke a certificate and its pair partner (the keys live on the same device).
-    Returns the serials revoked; listeners hear of it after the commit."""
+    Returns the serials revoked; listeners hear of it after the commit. The admin action,
+    `manage.py revoke`, the owner's "lost device" request and deactivation all come here."""
     query = Certificate.objects.select_for_update().exclude(status=Certificate.Status.REVOKED)
     if certificate.registration_id:
         query = query.filter(registration_id=certificate.registration_id)
@@ -267,12 +320,13 @@ def revoke_certificate(certificate: Certificate, *, reason: str, by: User | None
         target.revoked_at = now
         target.revocation_reason = reason[:200]
         target.save(update_fields=["status", "revoked_at", "revocation_reason"])
-        AuditEvent.objects.create(
-            action="certificate.revoked",
+        record_audit(
+            "certificate.revoked",
             actor=by,
             subject=target.owner,
             serial=target.serial,
-            detail=reason[:300],
+            detail=reason,
+            via=via,
         )
         transaction.on_commit(
             lambda target=target: certificate_revoked.send(
@@ -287,7 +341,19 @@ def revoke_own_keys(user: User, reason: str) -> list[str]:
     active = Certificate.objects.filter(owner=user, status=Certificate.Status.ACTIVE).first()
     if active is None:
         raise PkiError("no_active_keys", "You have no active keys to revoke.", status=404)
-    return revoke_certificate(active, reason=reason or "revoked by owner", by=user)
+    return revoke_certificate(active, reason=reason or "revoked by owner", by=user, via="owner")
+
+
+def revoke_user_keys(user: User, *, reason: str, by: User | None, via: str) -> list[str]:
+    """An operator revokes every active certificate of `user` (normally one pair; more
+    only if something went wrong). Returns the serials revoked, [] when there were none."""
+    serials: list[str] = []
+    with transaction.atomic():
+        active = Certificate.objects.filter(owner=user, status=Certificate.Status.ACTIVE)
+        for certificate in active.order_by("pk"):
+            if certificate.serial not in serials:
+                serials += revoke_certificate(certificate, reason=reason, by=by, via=via)
+    return serials
 
 
 def current_certificates(user: User) -> dict[str, Certificate]:

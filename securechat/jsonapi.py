@@ -8,8 +8,11 @@ import json
 from collections.abc import Callable
 from typing import Annotated
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from securechat import quotas
 
 
 class ApiError(Exception):
@@ -55,6 +58,15 @@ def json_endpoint(*, methods: dict[str, type[Body] | None]) -> Callable:
         def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
             if not request.user.is_authenticated:
                 return error_response("not_authenticated", "Log in first.", 401)
+            wait = quotas.spend(
+                "api", str(request.user.pk), limit=settings.API_REQUESTS_PER_MINUTE, window=60
+            )
+            if wait is not None:
+                response = error_response(
+                    "rate_limited", f"Too many requests; try again in {wait} s.", 429
+                )
+                response["Retry-After"] = str(wait)
+                return response
             if request.method not in methods:
                 return error_response("method_not_allowed", "Method not allowed.", 405)
             schema = methods[request.method]

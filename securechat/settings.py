@@ -80,7 +80,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin with every deletion and (de)activation audited (securechat/adminsite.py)
+    "securechat.adminsite.SecureChatAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -162,11 +163,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Login throttling (accounts.throttle): failures allowed per username and per client IP
-# within the cool-down window before further attempts are refused.
+# Login throttling (accounts.throttle), in the one authentication backend every password
+# check goes through (site login, admin login, any later one): attempts allowed per
+# (username, client IP) and per client IP within the cool-down window; above a looser limit
+# per username across IPs, a growing delay instead of a lock (see accounts/throttle.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 50)
 LOGIN_COOLDOWN_SECONDS = env_int("LOGIN_COOLDOWN_SECONDS", 300)
+LOGIN_USERNAME_SOFT_LIMIT = env_int("LOGIN_USERNAME_SOFT_LIMIT", 20)
+LOGIN_USERNAME_WINDOW_SECONDS = env_int("LOGIN_USERNAME_WINDOW_SECONDS", 3600)
+LOGIN_USERNAME_DELAY_SECONDS = env_int("LOGIN_USERNAME_DELAY_SECONDS", 2)
+LOGIN_USERNAME_MAX_DELAY_SECONDS = env_int("LOGIN_USERNAME_MAX_DELAY_SECONDS", 60)
+LOGIN_KNOWN_ADDRESS_DAYS = env_int("LOGIN_KNOWN_ADDRESS_DAYS", 30)
+LOGIN_LOCKOUT_KEEP_DAYS = env_int("LOGIN_LOCKOUT_KEEP_DAYS", 30)
 
 # PKI (keys app). The CA's private keys live encrypted (PKCS#8) under PKI_DIR; the
 # passphrase comes from the environment, or in development from a generated local file.
@@ -188,6 +198,8 @@ if not 0 <= CERTIFICATE_RENEW_DAYS < CERTIFICATE_VALIDITY_DAYS:
     )
 CA_VALIDITY_DAYS = env_int("CA_VALIDITY_DAYS", 3650)
 POP_CHALLENGE_TTL_SECONDS = env_int("POP_CHALLENGE_TTL_SECONDS", 120)
+POP_CHALLENGES_PER_USER = env_int("POP_CHALLENGES_PER_USER", 5)
+API_REQUESTS_PER_MINUTE = env_int("API_REQUESTS_PER_MINUTE", 300)
 KEY_BACKUP_MAX_BYTES = env_int("KEY_BACKUP_MAX_BYTES", 64 * 1024)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -218,6 +230,8 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # Production transport security; each can be turned off behind a TLS-terminating proxy
 # that already does it, but the defaults follow DEBUG so production is safe by default.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# A load balancer probes /healthz over plain HTTP on the private side (securechat/health.py).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
@@ -289,6 +303,10 @@ LOGGING = {
 }
 
 # Chat (docs/protocol.md): epochs, messages, WebSocket limits, presence.
+# Bounded work per user (issue 15): what one account may make the server do.
+CONVERSATIONS_PER_HOUR = env_int("CONVERSATIONS_PER_HOUR", 30)
+MEMBERSHIPS_PER_USER = env_int("MEMBERSHIPS_PER_USER", 500)
+CONVERSATION_LIST_PAGE = env_int("CONVERSATION_LIST_PAGE", 100)
 EPOCH_MAX_MESSAGES = env_int("EPOCH_MAX_MESSAGES", 1000)
 EPOCH_MAX_AGE_SECONDS = env_int("EPOCH_MAX_AGE_SECONDS", 24 * 3600)
 EPOCH_GRACE_SECONDS = env_int("EPOCH_GRACE_SECONDS", 10)
@@ -297,6 +315,15 @@ WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 256 * 1024)
 WS_RATE_PER_SECOND = env_int("WS_RATE_PER_SECOND", 30)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 60)
 WS_RATE_STRIKES = env_int("WS_RATE_STRIKES", 100)
+# Per user: live sockets in all (presence counts them), and one frame budget per worker
+# shared by all of the user's sockets on it.
+WS_SOCKETS_PER_USER = env_int("WS_SOCKETS_PER_USER", 10)
+WS_USER_RATE_PER_SECOND = env_int("WS_USER_RATE_PER_SECOND", 60)
+WS_USER_RATE_BURST = env_int("WS_USER_RATE_BURST", 120)
+# A socket re-reads its login session (logged out? password changed? user active?) before
+# a request at most this often; 0 = before every request. The session.ended event closes
+# it at once: this bounds what a lost event could leave open (chat/consumers.py).
+WS_SESSION_CHECK_SECONDS = env_int("WS_SESSION_CHECK_SECONDS", 1)
 # Delivery under faults (docs/reliability.md): how often each worker looks for unsent
 # outbox events and probes its channel layer, how long a claimed event waits for the
 # worker that claimed it, and how long sent events are kept.

@@ -1,8 +1,11 @@
 """Conversations, membership and invitations. Every membership change starts an epoch in
 the same transaction, and events leave only after it commits."""
 
+import datetime as dt
+
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -67,6 +70,8 @@ def create_conversation(
         raise ChatError("unknown_user", "Name at least one other user.")
     if len(others) > MAX_INITIAL_MEMBERS:
         raise ChatError("invalid_frame", f"At most {MAX_INITIAL_MEMBERS} users at once.")
+    _check_creation_rate(creator)
+    _check_membership_room([creator, *others])
     if key_origin == Conversation.KeyOrigin.MEMBERS:
         _require_keys([creator, *others])
     conversation = Conversation.objects.create(
@@ -77,6 +82,36 @@ def create_conversation(
     _announce_conversation(conversation)
     start_epoch(conversation, KeyEpoch.Reason.CREATED, trigger=creator)
     return conversation
+
+
+def _check_creation_rate(creator: User) -> None:
+    """At most CONVERSATIONS_PER_HOUR new conversations per creator. The creator's row is
+    locked first, so parallel creations are counted one after another, not all at once."""
+    User.objects.select_for_update().filter(pk=creator.pk).first()
+    since = timezone.now() - dt.timedelta(hours=1)
+    made = Conversation.objects.filter(created_by=creator, created__gte=since).count()
+    if made >= settings.CONVERSATIONS_PER_HOUR:
+        raise ChatError(
+            "too_many_conversations",
+            f"At most {settings.CONVERSATIONS_PER_HOUR} new conversations an hour; try later.",
+        )
+
+
+def _check_membership_room(users: list[User]) -> None:
+    """Nobody is put in more than MEMBERSHIPS_PER_USER conversations (what a flood of
+    conversations forced on a victim would otherwise do to their every list and connect)."""
+    counts = dict(
+        Membership.objects.filter(user__in=users, left__isnull=True)
+        .values("user")
+        .annotate(n=Count("pk"))
+        .values_list("user", "n")
+    )
+    full = sorted(u.username for u in users if counts.get(u.pk, 0) >= settings.MEMBERSHIPS_PER_USER)
+    if full:
+        raise ChatError(
+            "membership_limit",
+            f"In {settings.MEMBERSHIPS_PER_USER} conversations already: {', '.join(full)}.",
+        )
 
 
 def _require_keys(users: list[User]) -> None:
@@ -157,6 +192,7 @@ def _close_invitation(invitation: Invitation, status: str) -> None:
 def accept_invitation(invitation_id: int, invitee: User) -> Conversation:
     invitation = _pending_invitation_for(invitation_id, invitee)
     conversation = Conversation.objects.select_for_update().get(pk=invitation.conversation_id)
+    _check_membership_room([invitee])
     if conversation.key_origin == Conversation.KeyOrigin.MEMBERS:
         _make_addition_pending(conversation, invitation)
     _close_invitation(invitation, Invitation.Status.ACCEPTED)
@@ -295,13 +331,22 @@ def remove_member(
     )
 
 
-def list_conversations(user: User) -> list[dict]:
-    memberships = (
+def list_conversations(user: User, page: int = 1) -> tuple[list[dict], bool]:
+    """One page of the user's conversations, newest first, in two queries whatever the
+    page holds (memberships with their conversations, then every listed member)."""
+    size = settings.CONVERSATION_LIST_PAGE
+    start = (page - 1) * size
+    active = (
+        Membership.objects.filter(left__isnull=True).select_related("user").order_by("joined", "pk")
+    )
+    memberships = list(
         Membership.objects.filter(user=user, left__isnull=True)
         .select_related("conversation__created_by")
-        .order_by("-conversation__created")
+        .prefetch_related(Prefetch("conversation__memberships", active, to_attr="active_members"))
+        .order_by("-conversation__created", "conversation_id")[start : start + size + 1]
     )
-    return [conversation_json(m.conversation) for m in memberships]
+    has_more = len(memberships) > size
+    return [conversation_json(m.conversation) for m in memberships[:size]], has_more
 
 
 def pending_invitations(user: User) -> list[Invitation]:
@@ -322,23 +367,24 @@ def conversation_ids_of(user: User) -> list[str]:
 
 
 def presence_audience(user: User) -> set[int]:
-    """Who may see this user's presence: co-members and users who list them as a contact,
-    plus their own contacts."""
+    """Who may see this user's presence: co-members and mutual contacts."""
     conversations = Membership.objects.filter(user=user, left__isnull=True).values(
         "conversation_id"
     )
     co_members = Membership.objects.filter(
         conversation_id__in=conversations, left__isnull=True
     ).values_list("user_id", flat=True)
-    contacts = User.objects.filter(Q(contacts=user) | Q(contact_of=user)).values_list(
-        "pk", flat=True
-    )
-    return (set(co_members) | set(contacts)) - {user.pk}
+    # Contacts see each other only once both have added the other: adding someone is a
+    # request they consent to by adding you back (no live status of strangers).
+    mutual = User.objects.filter(contacts=user, contact_of=user).values_list("pk", flat=True)
+    return (set(co_members) | set(mutual)) - {user.pk}
 
 
 def search_users(user: User, query: str, limit: int = 1000) -> list[User]:
-    """Active users other than the caller whose username or display name matches."""
-    matches = User.objects.filter(is_active=True).exclude(pk=user.pk)
+    """Active users other than the caller whose username or display name matches, among
+    those listed in search (staff only when they opted in)."""
+    listed = Q(listed_in_search=True) | Q(listed_in_search__isnull=True, is_staff=False)
+    matches = User.objects.filter(listed, is_active=True).exclude(pk=user.pk)
     if query:
         matches = matches.filter(Q(username__icontains=query) | Q(display_name__icontains=query))
     return list(matches.order_by("username")[:limit])

@@ -34,16 +34,16 @@ def test_two_tabs_on_two_workers_and_contacts_see_it(two_workers):
     stack = two_workers
     first, second = stack.workers
     bob_cookie = make_contacts(stack, "bob", "alice")
-    alice_cookie = login_cookie(stack.url, "alice", stack.password("alice"))
+    alice_cookie = make_contacts(stack, "alice", "bob")  # presence needs both to consent
 
     async def scenario():
-        bob = await RawSocket.open(second, stack.url, bob_cookie)
+        bob = await RawSocket.open(second, second.url, bob_cookie)
         snapshot = await bob.event("presence.snapshot")
         assert {"username": "alice", "online": False} in snapshot["users"]
 
-        tab1 = await RawSocket.open(first, stack.url, alice_cookie)
+        tab1 = await RawSocket.open(first, first.url, alice_cookie)
         assert (await bob.event("presence.changed", username="alice"))["online"] is True
-        tab2 = await RawSocket.open(second, stack.url, alice_cookie)
+        tab2 = await RawSocket.open(second, second.url, alice_cookie)
         await tab1.close()
         # alice still has a tab: no offline event, and search on either worker says online
         try:
@@ -68,10 +68,10 @@ def test_presence_is_not_shown_to_strangers(two_workers):
     alice_cookie = login_cookie(stack.url, "alice", stack.password("alice"))
 
     async def scenario():
-        erin = await RawSocket.open(stack.workers[0], stack.url, erin_cookie)
+        erin = await RawSocket.open(stack.workers[0], stack.workers[0].url, erin_cookie)
         snapshot = await erin.event("presence.snapshot")
         assert snapshot["users"] == []
-        alice = await RawSocket.open(stack.workers[1], stack.url, alice_cookie)
+        alice = await RawSocket.open(stack.workers[1], stack.workers[1].url, alice_cookie)
         with pytest.raises(asyncio.TimeoutError):
             await erin.event("presence.changed", timeout=1.5)
         await alice.close()
@@ -93,11 +93,11 @@ def test_users_of_a_crashed_worker_go_offline_within_the_heartbeat_bound(tmp_pat
     try:
         stack.seed("alice", "bob")
         bob_cookie = make_contacts(stack, "bob", "alice")
-        alice_cookie = login_cookie(stack.url, "alice", stack.password("alice"))
+        alice_cookie = make_contacts(stack, "alice", "bob")  # presence needs both to consent
 
         async def scenario():
-            bob = await RawSocket.open(stack.workers[0], stack.url, bob_cookie)
-            await RawSocket.open(stack.workers[1], stack.url, alice_cookie)
+            bob = await RawSocket.open(stack.workers[0], stack.workers[0].url, bob_cookie)
+            await RawSocket.open(stack.workers[1], stack.workers[1].url, alice_cookie)
             assert (await bob.event("presence.changed", username="alice"))["online"] is True
             stack.workers[1].process.send_signal(signal.SIGKILL)  # no close, no cleanup
             # the bound: TTL (2 s) + one heartbeat (1 s), with slack for a loaded machine

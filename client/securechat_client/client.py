@@ -6,22 +6,31 @@ import datetime as dt
 import hashlib
 import secrets
 from pathlib import Path
+from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric import dsa
 
-from client.securechat_client.conversation import ConversationState, DecryptedMessage, b64, unb64
-from client.securechat_client.errors import ProtocolError, TrustError
-from client.securechat_client.http import HttpSession
-from client.securechat_client.keystore import KeyPair, generate_key_pair, save_private_keys
-from client.securechat_client.live import LiveSocket, backoff
-from client.securechat_client.renewal import renew_if_due
-from client.securechat_client.trust import TrustStore, public_spki
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
 from cryptokit.fingerprints import fingerprint
 from cryptokit.keys import spki_der
 from cryptokit.membership import MembershipError, Statement, key_hashes
 from cryptokit.pop import answer_challenge
+
+from .conversation import ConversationState, DecryptedMessage, b64, unb64
+from .errors import KeyChanged, KeyStoreError, NoMessage, ProtocolError, TrustError
+from .http import HttpSession
+from .keystore import (
+    KeyPair,
+    generate_key_pair,
+    has_keys,
+    load_private_keys,
+    save_private_keys,
+    save_serials,
+)
+from .live import LiveSocket, backoff
+from .renewal import renew_if_due
+from .trust import TrustStore, public_spki
 
 # Trust failures of a members-mode record that the server can repair by asking another
 # member for a new key (protocol.md §5.4); anything else is refused and only reported.
@@ -37,15 +46,27 @@ class ChatClient:
         self,
         base_url: str,
         *,
-        keys_dir: Path | None = None,
+        keys_dir: Path | str | None = None,
+        key_passphrase: str | bytes | None = None,
         pins_path: Path | None = None,
+        signing_algorithm: str = "ed25519",
+        replace_keys: bool = False,
         other_urls: list[str] = (),
     ):
+        """`keys_dir`: this device's keys, certificate serials and pins live in
+        keys_dir/<username>/ and `login` loads them (or makes, certifies and saves them
+        the first time); private keys are encrypted under `key_passphrase` when one is
+        given, else written in plaintext (mode 0600). `replace_keys`: make new keys even
+        though the server has certified ones this directory does not hold (contacts then
+        see `key_changed` until they accept the new keys)."""
         self.base_url = base_url.rstrip("/")
         # Other workers of the same server, tried in turn when reconnecting.
         self.urls = [self.base_url, *(url.rstrip("/") for url in other_urls)]
         self.http = HttpSession(self.base_url, list(other_urls))
-        self.keys_dir, self.pins_path = keys_dir, pins_path
+        self.keys_dir = Path(keys_dir) if keys_dir else None
+        self.pins_path = pins_path
+        self.key_passphrase = key_passphrase
+        self.signing_algorithm, self.replace_keys = signing_algorithm, replace_keys
         self.username = ""
         self.keys: KeyPair | None = None
         self.trust: TrustStore | None = None
@@ -53,6 +74,7 @@ class ChatClient:
         self.live: LiveSocket | None = None
         self.queued: dict[str, set[int]] = {}  # orders of message.new put in the inbox
         self.conversations: dict[str, ConversationState] = {}
+        self.details: dict[str, dict] = {}  # conversation objects as last listed or created
         self.inbox: list[dict] = []
         self.changed = asyncio.Condition()
         self.problems: list[Exception] = []  # refused records and failures, for the user to see
@@ -65,13 +87,45 @@ class ChatClient:
     # --- HTTP: login, trust, keys -------------------------------------------------
 
     async def login(self, username: str, password: str) -> None:
+        """Session login. With a `keys_dir`, also `load_trust()` and this user's keys: the
+        saved ones with their certificate serials, else new ones, certified and saved."""
         await self.http.login(username, password)
         self.username = username
+        if self.keys_dir is not None:
+            await self.load_trust()
+            await self._load_or_register_keys()
+
+    @property
+    def user_dir(self) -> Path | None:
+        """keys_dir/<username>/: private keys, certificate serials, pins."""
+        return self.keys_dir / self.username if self.keys_dir and self.username else None
 
     async def load_trust(self) -> None:
         self.authority = await self.http.get_json("/api/keys/ca/")
-        self.trust = TrustStore.from_authority(self.authority, pins_path=self.pins_path)
+        pins = self.pins_path or (self.user_dir / "pins.json" if self.user_dir else None)
+        self.trust = TrustStore.from_authority(self.authority, pins_path=pins)
         await self.trust.refresh_revocations(self.http)
+
+    async def _load_or_register_keys(self) -> None:
+        """The keys saved here; new ones only when there are none here and the server has
+        none for me either (or `replace_keys`): silently making new keys where old ones
+        are certified would be a key change every contact refuses."""
+        if has_keys(self.user_dir):
+            self.use_keys(load_private_keys(self.user_dir, self.key_passphrase))
+            return
+        published = await self.http.get_json(f"/api/keys/users/{quote(self.username)}/")
+        if "signing" in published and not self.replace_keys:
+            certificate = self.trust.verify_certificate(
+                unb64(published["signing"]["certificate"]), username=self.username, kind="signing"
+            )
+            raise KeyStoreError(
+                f"{self.username} already has a certified signing key "
+                f"({fingerprint(public_spki(certificate))}) that is not in {self.user_dir}: "
+                "use the key directory that holds it, or replace_keys=True for new keys "
+                "(your contacts will refuse them as key_changed until they compare safety "
+                "numbers and accept them)."
+            )
+        await self.register_keys(self.signing_algorithm)
 
     async def register_keys(self, signing_algorithm: str = "ed25519", rsa_bits: int = 3072) -> dict:
         """Make a key pair here, prove possession, get both keys certified."""
@@ -80,6 +134,8 @@ class ChatClient:
             p, q, g = (int(self.authority["dsa_parameters"][k], 16) for k in "pqg")
             parameters = dsa.DSAParameterNumbers(p, q, g).parameters()
         keys = generate_key_pair(signing_algorithm, dsa_parameters=parameters, rsa_bits=rsa_bits)
+        if self.user_dir:  # saved before they are certified: never certified and lost
+            save_private_keys(self.user_dir, keys, self.key_passphrase)
         return await self.certify(keys)
 
     async def certify(self, keys: KeyPair) -> dict:
@@ -110,8 +166,8 @@ class ChatClient:
         keys.signing_serial = issued["signing"]["serial"]
         keys.encryption_serial = issued["encryption"]["serial"]
         self.use_keys(keys)
-        if self.keys_dir:
-            save_private_keys(self.keys_dir / self.username, keys)
+        if self.user_dir:
+            save_serials(self.user_dir, keys)
         return issued
 
     def use_keys(self, keys: KeyPair) -> None:
@@ -162,12 +218,16 @@ class ChatClient:
         return await self.live.request(type_, **fields)
 
     async def _refresh_conversations(self) -> None:
-        listed = await self.request("conversation.list")
-        for conversation in listed["conversations"]:
-            try:
-                self._track(conversation)
-            except TrustError as problem:  # e.g. origin_changed: shown, never applied
-                self.problems.append(problem)
+        page, more = 1, True
+        while more:  # paged when the server says there is more (`page` only from 2 on)
+            listed = await self.request("conversation.list", **({"page": page} if page > 1 else {}))
+            for conversation in listed["conversations"]:
+                try:
+                    self._track(conversation)
+                except TrustError as problem:  # e.g. origin_changed: shown, never applied
+                    problem.conversation = conversation["id"]
+                    await self._problem(problem)
+            more, page = bool(listed.get("has_more")), page + 1
 
     async def resync(self, reason: str = "") -> None:
         """After a reconnect or a `resync` from the server: what changed meanwhile, and
@@ -211,6 +271,7 @@ class ChatClient:
         )
         state.fix_key_origin(conversation["key_origin"])  # refuses a changed origin
         state.created_by = state.created_by or conversation["created_by"]
+        self.details[conversation["id"]] = conversation
         return state
 
     async def _pump(self) -> None:
@@ -223,12 +284,20 @@ class ChatClient:
             try:
                 await self._handle(event)
             except TrustError as problem:
-                self.problems.append(problem)
+                problem.conversation = problem.conversation or _conversation_of(event)
+                await self._problem(problem)
             except ProtocolError:
                 pass  # e.g. another member answered an epoch request first
             except Exception as failure:  # keep pumping: one bad event must not stop the client
-                self.problems.append(failure)
+                await self._problem(failure)
             await self._queue(event)
+
+    async def _problem(self, problem: Exception) -> None:
+        """Record a refusal for the user, and wake whoever waits (a key change ends the
+        waits it concerns, see `_wait_until`)."""
+        async with self.changed:
+            self.problems.append(problem)
+            self.changed.notify_all()
 
     async def _handle(self, event: dict) -> None:
         kind = event["type"]
@@ -238,6 +307,11 @@ class ChatClient:
             await self._fill_gap(event["message"])
         elif kind == "conversation.created":
             self._track(event["details"])
+            # My socket joined its group just before this event: a message stored before
+            # that never reaches me live, so fetch what is stored already (no duplicates).
+            await self._fetch_since(
+                event["conversation"], max(self.queued.get(event["conversation"], {0}))
+            )
         elif kind == "invite.received" and event["invitation"].get("statement"):
             await self._check_invitation(event["invitation"])
         elif kind == "epoch.new":
@@ -501,6 +575,45 @@ class ChatClient:
             hashes.append(hashlib.sha256(spki).digest())
         return hashes[0], hashes[1]
 
+    async def _wait_until(
+        self, found, *, timeout: float | None, what: str, key_changes_in: str | None = None
+    ):
+        """`found()`'s first result other than None, re-checked whenever something
+        arrives. A key change refused meanwhile in conversation `key_changes_in` ("*":
+        any) ends the wait at once as that KeyChanged: what is awaited cannot come until
+        the user accepts the key. Running out of time is NoMessage (a TimeoutError) naming
+        what this client refused meanwhile."""
+        before = {id(problem) for problem in self.problems}
+
+        def refused() -> list[Exception]:
+            return [problem for problem in self.problems if id(problem) not in before]
+
+        def key_change() -> KeyChanged | None:
+            for problem in refused():
+                if isinstance(problem, KeyChanged) and key_changes_in in (
+                    "*",
+                    problem.conversation,
+                ):
+                    return problem
+            return None
+
+        async def wait():
+            async with self.changed:
+                while (result := found()) is None:
+                    if key_changes_in and (change := key_change()):
+                        raise change
+                    await self.changed.wait()
+                return result
+
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            meanwhile = "; ".join(str(problem) for problem in refused())
+            raise NoMessage(
+                f"No {what} within {timeout} s"
+                + (f"; refused meanwhile: {meanwhile}" if meanwhile else "")
+            ) from None
+
     async def next_event(
         self, type_: str | None = None, *, timeout: float = 10, predicate=None
     ) -> dict:
@@ -514,29 +627,25 @@ class ChatClient:
                     return self.inbox.pop(index)
             return None
 
-        async def wait():
-            async with self.changed:
-                while (found := match()) is None:
-                    await self.changed.wait()
-                return found
-
-        return await asyncio.wait_for(wait(), timeout)
+        return await self._wait_until(match, timeout=timeout, what=f"{type_ or 'event'}")
 
     async def wait_for_epoch(
         self, conversation_id: str, epoch: int | None = None, timeout: float = 10
     ) -> int:
         """Wait until this client holds a key of `epoch` or later (or of any epoch); the
-        newest epoch it holds a key for."""
+        newest epoch it holds a key for. A key change it refuses in that conversation
+        meanwhile is raised as KeyChanged."""
 
-        async def wait():
-            async with self.changed:
-                while True:
-                    keys = self.conversations.get(conversation_id, ConversationState("")).epoch_keys
-                    if keys and max(keys) >= (epoch or 0):
-                        return max(keys)
-                    await self.changed.wait()
+        def held():
+            keys = self.conversations.get(conversation_id, ConversationState("")).epoch_keys
+            return max(keys) if keys and max(keys) >= (epoch or 0) else None
 
-        return await asyncio.wait_for(wait(), timeout)
+        return await self._wait_until(
+            held,
+            timeout=timeout,
+            what=f"key of epoch {epoch or 'any'} of conversation {conversation_id}",
+            key_changes_in=conversation_id,
+        )
 
     def state(self, conversation_id: str) -> ConversationState:
         return self.conversations[conversation_id]
@@ -557,6 +666,60 @@ class ChatClient:
         self._track(reply["details"])
         await self.wait_for_epoch(conversation_id, 1)
         return conversation_id
+
+    async def direct_conversation(self, peer: str, *, timeout: float = 60) -> str:
+        """The conversation of exactly me and `peer`, with its current key held: the one
+        we share (both sides pick the same), else one `peer` starts (accepting their
+        invitation if it comes as one), else a new one. So that two people starting at
+        once do not make two, the one whose username sorts first makes it and the other
+        waits for it up to `timeout`."""
+        conversation_id = self._shared_with(peer)
+        if conversation_id is None and self.username < peer:
+            conversation_id = await self.create_conversation([peer])
+            if peer not in self._members(conversation_id):  # invited, not added: wait
+                await self.next_event(
+                    "member.joined",
+                    timeout=timeout,
+                    predicate=lambda e: (
+                        (e["conversation"], e["username"]) == (conversation_id, peer)
+                    ),
+                )
+                await self._refresh_conversations()
+        elif conversation_id is None:
+            found = await self._wait_until(
+                lambda: self._shared_with(peer) or self._invitation_from(peer),
+                timeout=timeout,
+                what=f"conversation started by {peer} (is {peer} connected?)",
+                key_changes_in="*",
+            )
+            conversation_id = (
+                found if isinstance(found, str) else await self.accept_invitation(found)
+            )
+        await self._hold_current_key(conversation_id)
+        return conversation_id
+
+    def _members(self, conversation_id: str) -> set[str]:
+        return {member["username"] for member in self.details[conversation_id]["members"]}
+
+    def _shared_with(self, peer: str) -> str | None:
+        shared = [cid for cid in self.details if self._members(cid) == {self.username, peer}]
+        return min(shared) if shared else None
+
+    def _invitation_from(self, peer: str) -> int | None:
+        """A pending invitation from `peer`, taken out of the inbox."""
+        for index, event in enumerate(self.inbox):
+            if event["type"] == "invite.received" and event["invitation"]["inviter"] == peer:
+                return self.inbox.pop(index)["invitation"]["id"]
+        return None
+
+    async def _hold_current_key(self, conversation_id: str) -> None:
+        """A process that starts afresh holds no key of a conversation it finds listed:
+        fetch the current one (or wait for it while the members make it)."""
+        listed = self.details[conversation_id]
+        if listed["epoch_pending"] or not listed["epoch"]:  # being made (0: just created)
+            await self.wait_for_epoch(conversation_id, listed["epoch"] + 1)
+        elif listed["epoch"] not in self.state(conversation_id).epoch_keys:
+            await self.fetch_epochs(conversation_id, [listed["epoch"]])
 
     async def _statement_fields(self, conversation_id: str, action: str, subject: str) -> dict:
         """The `statement` a members-mode membership request carries (none in server mode)."""
@@ -656,14 +819,26 @@ class ChatClient:
     async def receive_text(
         self, conversation_id: str | None = None, timeout: float = 10
     ) -> DecryptedMessage:
-        """The next new message (duplicates skipped), verified and decrypted, then acked."""
+        """The next new message (duplicates skipped), verified and decrypted, then acked.
+        A refused message raises its TrustError (KeyChanged: the sender's key is not the
+        pinned one); so does a key change refused meanwhile in that conversation; nothing
+        in time is NoMessage."""
+
+        def match():
+            for index, event in enumerate(self.inbox):
+                if event["type"] == "message.new" and conversation_id in (
+                    None,
+                    event["message"]["conversation"],
+                ):
+                    return self.inbox.pop(index)
+            return None
+
         while True:
-            event = await self.next_event(
-                "message.new",
+            event = await self._wait_until(
+                match,
                 timeout=timeout,
-                predicate=lambda e: (
-                    conversation_id is None or e["message"]["conversation"] == conversation_id
-                ),
+                what=f"message in {conversation_id or 'any conversation'}",
+                key_changes_in=conversation_id or "*",
             )
             message = event["message"]
             state = self.conversations.get(message["conversation"])
@@ -704,6 +879,14 @@ class ChatClient:
             except TrustError as problem:
                 opened.append(problem)
         return opened
+
+
+def _conversation_of(event: dict) -> str | None:
+    """The conversation an event concerns, wherever the event keeps it."""
+    for holder in (event, event.get("message"), event.get("epoch"), event.get("invitation")):
+        if isinstance(holder, dict) and isinstance(holder.get("conversation"), str):
+            return holder["conversation"]
+    return None
 
 
 def _stored_at(text: str | None) -> dt.datetime | None:

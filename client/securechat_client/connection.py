@@ -7,7 +7,7 @@ import json
 
 import websockets
 
-from client.securechat_client.errors import ProtocolError
+from .errors import ProtocolError
 
 
 class Connection:

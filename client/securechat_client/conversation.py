@@ -9,10 +9,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from client.securechat_client.errors import TrustError
 from cryptokit import encoding, signing, wrapping
 from cryptokit.errors import CryptoError
 from cryptokit.membership import MembershipError, Statement, next_members, roster_after
+
+from .errors import TrustError
 
 BODY_VERSION = 1
 

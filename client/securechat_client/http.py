@@ -4,7 +4,7 @@ import re
 
 import httpx
 
-from client.securechat_client.errors import ProtocolError
+from .errors import ProtocolError
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 

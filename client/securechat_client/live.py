@@ -9,11 +9,12 @@ import random
 
 import websockets
 
-from client.securechat_client.connection import Connection
-from client.securechat_client.errors import ProtocolError
+from .connection import Connection
+from .errors import ProtocolError
 
-# Close codes after which reconnecting cannot help: not authenticated, flooding.
-FINAL_CLOSE_CODES = {4001, 4008}
+# Close codes after which reconnecting cannot help: not authenticated, session ended,
+# flooding, too many connections (protocol.md §4.5).
+FINAL_CLOSE_CODES = {4001, 4003, 4008, 4009}
 FIRST_DELAY, MAX_DELAY = 0.2, 5.0
 
 

@@ -8,7 +8,7 @@ not the certificate) still hold.
 import datetime as dt
 from urllib.parse import quote
 
-from client.securechat_client.keystore import KeyPair
+from .keystore import KeyPair
 
 
 def renewal_due(published: dict, keys: KeyPair, *, within_days: int, now: dt.datetime) -> bool:

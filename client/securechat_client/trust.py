@@ -11,9 +11,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from client.securechat_client.errors import TrustError
 from cryptokit.fingerprints import fingerprint
 from cryptokit.keys import spki_der
+
+from .errors import KeyChanged, TrustError
 
 
 class TrustStore:
@@ -113,12 +114,6 @@ class TrustStore:
     def accept_key_change(self, username: str, spki: bytes, kind: str = "signing") -> None:
         """The user compared safety numbers and accepts the new key."""
         self.accepted_changes[(username, kind)] = fingerprint(spki)
-
-
-class KeyChanged(TrustError):
-    def __init__(self, username: str, kind: str, old: str, new: str) -> None:
-        super().__init__("key_changed", f"{username}'s {kind} key changed from {old} to {new}.")
-        self.username, self.kind, self.old, self.new = username, kind, old, new
 
 
 def check_profile(certificate: x509.Certificate, *, username: str | None, kind: str) -> None:

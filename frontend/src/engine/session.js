@@ -123,7 +123,12 @@ export class ChatSession extends EventTarget {
   }
 
   async refreshConversations() {
-    const listed = await this.request("conversation.list");
+    const listed = { conversations: [] };
+    for (let page = 1; ; page += 1) {
+      const reply = await this.request("conversation.list", { page });
+      listed.conversations.push(...reply.conversations);
+      if (!reply.has_more) break;
+    }
     const seen = new Set();
     for (const details of listed.conversations) {
       seen.add(details.id);

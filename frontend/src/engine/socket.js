@@ -5,8 +5,8 @@
  * fetch when the state is "online" again.
  */
 
-/** Close codes after which reconnecting cannot help: not authenticated, flooding. */
-const FINAL_CLOSE_CODES = new Set([4001, 4008]);
+/** Close codes after which reconnecting cannot help: not authenticated, session ended, flooding, too many connections. */
+const FINAL_CLOSE_CODES = new Set([4001, 4003, 4008, 4009]);
 const FIRST_DELAY = 0.2;
 const MAX_DELAY = 5;
 const REQUEST_TIMEOUT_MS = 10_000;

@@ -1,9 +1,10 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from accounts.management.commands._base import OperatorCommand
 from keys.ca import PkiNotReady, initialize_pki
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create the server CA, the server signing key and DSA parameters if missing; "
         "renew a server signing key that expires within CERTIFICATE_RENEW_DAYS."
