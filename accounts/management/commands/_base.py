@@ -34,3 +34,18 @@ def require_reason(reason: str) -> str:
     if len(reason) > 200:
         raise CommandError(f"--reason is {len(reason)} characters; at most 200.")
     return reason
+
+
+class UserActionCommand(OperatorCommand):
+    """`manage.py <command> USERNAME --reason R`: an audited action on one user; subclasses
+    implement act() and report what they did."""
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--reason", required=True, help="kept in the audit log (≤ 200)")
+
+    def handle(self, *args, username: str, reason: str, **options) -> None:
+        self.act(get_user(username), require_reason(reason))
+
+    def act(self, user: User, reason: str) -> None:
+        raise NotImplementedError
