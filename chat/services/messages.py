@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import User
@@ -201,23 +202,29 @@ def history(
     return [message_json(m, m.sender.username) for m in page], has_more
 
 
-def undelivered(user: User, limit: int = 500) -> list[dict]:
-    """Messages stored while the user was away, oldest first, across conversations."""
-    result = []
-    for membership in Membership.objects.filter(user=user, left__isnull=True):
-        epochs = readable_epochs(str(membership.conversation_id), user)
-        messages = (
-            Message.objects.filter(
-                conversation_id=membership.conversation_id,
-                order__gt=membership.delivered_upto,
-                epoch__in=epochs,
-            )
-            .exclude(sender=user)
-            .select_related("sender")
-            .order_by("order")[:limit]
-        )
-        result += [message_json(m, m.sender.username) for m in messages]
-    return result
+def undelivered(user: User, limit: int | None = None) -> list[dict]:
+    """Messages stored while the user was away, across conversations, each conversation's in
+    order: one query, at most BACKLOG_MAX_MESSAGES in all (the work at connect is bounded;
+    a client fetches the rest with `conversation.history since`, as after any reconnect)."""
+    active = Membership.objects.filter(user=user, left__isnull=True)
+    cursor = active.filter(conversation_id=OuterRef("conversation_id")).values("delivered_upto")[:1]
+    readable = (
+        WrappedKey.objects.filter(
+            member=user,
+            epoch__conversation_id=OuterRef("conversation_id"),
+            epoch__number=OuterRef("epoch"),
+        ).exclude(certificate_serial="")  # listed without a key: not readable
+    )
+    messages = (
+        Message.objects.filter(conversation_id__in=active.values("conversation_id"))
+        .exclude(sender=user)
+        .annotate(cursor=Subquery(cursor))
+        .filter(order__gt=F("cursor"))
+        .filter(Exists(readable))
+        .select_related("sender")
+        .order_by("conversation_id", "order")[: limit or settings.BACKLOG_MAX_MESSAGES]
+    )
+    return [message_json(m, m.sender.username) for m in messages]
 
 
 @transaction.atomic

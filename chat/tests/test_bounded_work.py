@@ -106,3 +106,30 @@ def test_the_conversation_list_is_paged_in_a_constant_number_of_queries(
     assert (len(last), more) == (5, False)
     seen = {c["id"] for page in (1, 2, 3) for c in conversations.list_conversations(alice, page)[0]}
     assert len(seen) == 25
+
+
+@pytest.mark.django_db
+def test_the_backlog_at_connect_is_one_query_bounded_in_all_and_in_order(
+    pki, users, settings, django_assert_max_num_queries
+):
+    from chat.services import messages
+    from chat.tests.factories import make_member, seal
+
+    settings.BACKLOG_MAX_MESSAGES = 7
+    alice, bob = make_member(users["alice"]), make_member(users["bob"])
+    first = conversations.create_conversation(alice.user, ["bob"], title="first")
+    second = conversations.create_conversation(alice.user, ["bob"], title="second")
+    for conversation in (first, second):
+        for n in range(5):
+            messages.accept_message(alice.user, seal(alice, conversation.id, 1, f"m{n}"))
+    messages.acknowledge_delivery(str(first.id), bob.user, 2)  # bob had the first two
+    with django_assert_max_num_queries(1):
+        backlog = messages.undelivered(bob.user)
+    assert len(backlog) == 7  # 3 + 5 waiting, bounded to 7
+    by_conversation: dict[str, list[int]] = {}
+    for message in backlog:
+        by_conversation.setdefault(message["conversation"], []).append(message["order"])
+    for orders in by_conversation.values():
+        assert orders == sorted(orders)
+    assert by_conversation.get(str(first.id), [3, 4, 5])[0] == 3  # nothing already delivered
+    assert messages.undelivered(alice.user) == []  # never your own messages
