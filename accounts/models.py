@@ -12,6 +12,10 @@ class User(AbstractUser):
     # Shown in "who is online" (users.search)? None: the default, listed unless staff
     # (administrators are not advertised to every user unless they opt in).
     listed_in_search = models.BooleanField(null=True, blank=True, default=None)
+    # Users this user refuses conversations and invitations from.
+    blocked = models.ManyToManyField(
+        "self", symmetrical=False, related_name="blocked_by", blank=True
+    )
 
     def __str__(self) -> str:
         return self.username

@@ -90,6 +90,19 @@ async def conversation_leave(consumer, request: protocol.ConversationLeave) -> d
     return {"type": "conversation.left", "conversation": request.conversation}
 
 
+async def conversation_accept(consumer, request: protocol.ConversationAccept) -> dict:
+    await db(conversations.accept_request)(request.conversation, consumer.user)
+    return {"type": "conversation.accepted", "conversation": request.conversation}
+
+
+async def user_block(consumer, request: protocol.UserBlock) -> dict:
+    if request.type == "user.block":
+        await db(conversations.block_user)(consumer.user, request.username)
+        return {"type": "user.blocked", "username": request.username}
+    await db(conversations.unblock_user)(consumer.user, request.username)
+    return {"type": "user.unblocked", "username": request.username}
+
+
 async def member_remove(consumer, request: protocol.MemberRemove) -> dict:
     await db(conversations.remove_member)(
         request.conversation, consumer.user, request.username, _statement(request.statement)
@@ -218,6 +231,9 @@ HANDLERS: dict[str, Handler] = {
     "conversation.list": conversation_list,
     "conversation.history": conversation_history,
     "conversation.leave": conversation_leave,
+    "conversation.accept": conversation_accept,
+    "user.block": user_block,
+    "user.unblock": user_block,
     "member.remove": member_remove,
     "invite.send": invite_send,
     "invite.accept": invite_answer,

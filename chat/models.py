@@ -64,6 +64,9 @@ class Membership(models.Model):
     left = models.DateTimeField(null=True, blank=True)
     removed = models.BooleanField(default=False)
     delivered_upto = models.PositiveBigIntegerField(default=0)
+    # False: a message request. Put in by someone who is not a mutual contact, the member
+    # has not accepted yet: no presence flows through it, the client shows it as a request.
+    accepted = models.BooleanField(default=True)
 
     class Meta:
         constraints = [

@@ -80,6 +80,18 @@ class ConversationLeave(Frame):
     statement: StatementFrame | None = None
 
 
+class ConversationAccept(Frame):
+    """Accept a message request (membership put in by someone not a mutual contact)."""
+
+    type: Literal["conversation.accept"]
+    conversation: ConversationId
+
+
+class UserBlock(Frame):
+    type: Literal["user.block", "user.unblock"]
+    username: Username
+
+
 class MemberRemove(Frame):
     type: Literal["member.remove"]
     conversation: ConversationId
@@ -159,6 +171,8 @@ REQUESTS = (
     ConversationList,
     ConversationHistory,
     ConversationLeave,
+    ConversationAccept,
+    UserBlock,
     MemberRemove,
     InviteSend,
     InviteAnswer,
@@ -179,6 +193,8 @@ Request = Annotated[
     | ConversationList
     | ConversationHistory
     | ConversationLeave
+    | ConversationAccept
+    | UserBlock
     | MemberRemove
     | InviteSend
     | InviteAnswer

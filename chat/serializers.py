@@ -22,7 +22,12 @@ def conversation_json(conversation: Conversation) -> dict:
         "epoch_pending": conversation.pending_epoch is not None,
         "last_order": conversation.last_order,
         "members": [
-            {"username": m.user.username, "display_name": m.user.shown_name, "role": m.role}
+            {
+                "username": m.user.username,
+                "display_name": m.user.shown_name,
+                "role": m.role,
+                "accepted": m.accepted,  # false: a message request not accepted yet
+            }
             for m in members
         ],
     }

@@ -70,6 +70,7 @@ def create_conversation(
         raise ChatError("unknown_user", "Name at least one other user.")
     if len(others) > MAX_INITIAL_MEMBERS:
         raise ChatError("invalid_frame", f"At most {MAX_INITIAL_MEMBERS} users at once.")
+    _refuse_if_blocked(creator, others)
     _check_creation_rate(creator)
     _check_membership_room([creator, *others])
     if key_origin == Conversation.KeyOrigin.MEMBERS:
@@ -78,10 +79,47 @@ def create_conversation(
         title=title, key_origin=key_origin, created_by=creator
     )
     Membership.objects.create(conversation=conversation, user=creator, role=Membership.Role.OWNER)
-    Membership.objects.bulk_create(Membership(conversation=conversation, user=u) for u in others)
+    mutual = set(creator.contacts.filter(contacts=creator).values_list("pk", flat=True))
+    Membership.objects.bulk_create(
+        # someone who is not a mutual contact gets a message request to accept
+        Membership(conversation=conversation, user=u, accepted=u.pk in mutual)
+        for u in others
+    )
     _announce_conversation(conversation)
     start_epoch(conversation, KeyEpoch.Reason.CREATED, trigger=creator)
     return conversation
+
+
+def _refuse_if_blocked(actor: User, others: list[User]) -> None:
+    blocking = sorted(
+        u.username for u in User.objects.filter(pk__in=[u.pk for u in others], blocked=actor)
+    )
+    if blocking:
+        raise ChatError("blocked", f"Not accepting conversations from you: {', '.join(blocking)}.")
+
+
+@transaction.atomic
+def accept_request(conversation_id: str, user: User) -> Conversation:
+    """The member accepts a message request: from now on it is a conversation like any."""
+    membership = membership_of(conversation_id, user, lock=True)
+    if not membership.accepted:
+        membership.accepted = True
+        membership.save(update_fields=["accepted"])
+    return membership.conversation
+
+
+@transaction.atomic
+def block_user(user: User, username: str) -> None:
+    """Refuse conversations and invitations from `username` from now on (what is already
+    shared stays: leave it to end it)."""
+    other = User.objects.filter(username=username, is_active=True).exclude(pk=user.pk).first()
+    if other is None:
+        raise ChatError("unknown_user", f"No such user: {username}.")
+    user.blocked.add(other)
+
+
+def unblock_user(user: User, username: str) -> None:
+    user.blocked.remove(*User.objects.filter(username=username))
 
 
 def _check_creation_rate(creator: User) -> None:
@@ -137,6 +175,7 @@ def invite(
     invitee = User.objects.filter(username=username, is_active=True).first()
     if invitee is None:
         raise ChatError("unknown_user", f"No such user: {username}.")
+    _refuse_if_blocked(inviter, [invitee])
     conversation = membership.conversation
     if Membership.objects.filter(
         conversation=conversation, user=invitee, left__isnull=True
@@ -368,11 +407,12 @@ def conversation_ids_of(user: User) -> list[str]:
 
 def presence_audience(user: User) -> set[int]:
     """Who may see this user's presence: co-members and mutual contacts."""
-    conversations = Membership.objects.filter(user=user, left__isnull=True).values(
+    # Only accepted memberships on both sides: a message request shares no presence.
+    conversations = Membership.objects.filter(user=user, left__isnull=True, accepted=True).values(
         "conversation_id"
     )
     co_members = Membership.objects.filter(
-        conversation_id__in=conversations, left__isnull=True
+        conversation_id__in=conversations, left__isnull=True, accepted=True
     ).values_list("user_id", flat=True)
     # Contacts see each other only once both have added the other: adding someone is a
     # request they consent to by adding you back (no live status of strangers).

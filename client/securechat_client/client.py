@@ -755,6 +755,15 @@ class ChatClient:
         await self.wait_for_epoch(state.id, joined["epoch"] + (1 if joined["epoch_pending"] else 0))
         return state.id
 
+    async def accept_request(self, conversation_id: str) -> None:
+        """Accept a message request (a conversation someone who is not a mutual contact
+        put me in): presence flows through it from now on."""
+        await self.request("conversation.accept", conversation=conversation_id)
+
+    async def block(self, username: str) -> None:
+        """Refuse conversations and invitations from `username` from now on."""
+        await self.request("user.block", username=username)
+
     async def decline_invitation(self, invitation_id: int) -> None:
         await self.request("invite.decline", invitation=invitation_id)
 

@@ -76,6 +76,10 @@ def test_people_register_chat_verified_invite_and_see_presence(browser_pages, st
     )
     bob.open(conversation)
     expect(bob.by(f"conversation-{conversation}")).to_have_attribute("data-unread", "0")
+    # alice is not bob's contact: a message request, readable, until bob accepts it.
+    expect(bob.by("request-notice")).to_be_visible(timeout=TIMEOUT_MS)
+    bob.by("request-accept").click()
+    expect(bob.by("request-notice")).to_be_hidden(timeout=TIMEOUT_MS)
     bob.sees_verified_message("alice", "Hello Bob, this is encrypted in my browser.")
     bob.send("Hi Alice, verified on my side.")
     expect(alice.by("typing-indicator")).to_contain_text("Bob", timeout=TIMEOUT_MS)

@@ -209,7 +209,14 @@ export class ChatSession extends EventTarget {
       title: details.title,
       keyOrigin: chain.keyOrigin,
       createdBy: details.created_by,
-      members: details.members.map((m) => ({ username: m.username, displayName: m.display_name, role: m.role })),
+      members: details.members.map((m) => ({
+        username: m.username,
+        displayName: m.display_name,
+        role: m.role,
+        accepted: m.accepted !== false,
+      })),
+      // A message request for me: put in by someone who is not a mutual contact.
+      request: details.members.some((m) => m.username === this.me && m.accepted === false),
       epoch: details.epoch,
       epochPending: details.epoch_pending,
       serverLastOrder: Math.max(view.serverLastOrder ?? 0, details.last_order),
@@ -456,6 +463,23 @@ export class ChatSession extends EventTarget {
     await this.request("conversation.leave", { conversation: conversationId, ...fields });
     this.forget(conversationId);
     this.emit("conversations");
+  }
+
+  /** Accept a message request: the conversation becomes like any other. */
+  async acceptRequest(conversationId) {
+    await this.request("conversation.accept", { conversation: conversationId });
+    const view = this.state.conversations.get(conversationId);
+    if (view) {
+      view.request = false;
+      this.emit("conversation", conversationId);
+    }
+  }
+
+  /** Leave a message request, and refuse its creator from now on when `block`. */
+  async declineRequest(conversationId, { block = false } = {}) {
+    const creator = this.state.conversations.get(conversationId)?.createdBy;
+    await this.leave(conversationId);
+    if (block && creator) await this.request("user.block", { username: creator });
   }
 
   markRead(conversationId) {

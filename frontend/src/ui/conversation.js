@@ -192,6 +192,37 @@ function buildView(ctx, initialConversation) {
 
   const pendingNotice = el("p", { class: "inline-notice", role: "status", hidden: true });
 
+  // A message request: started by someone who is not a mutual contact. The messages are
+  // readable (as in Signal), but no presence flows until I accept; or I leave and block.
+  const requestText = el("p", { class: "request-text" });
+  const acceptRequest = el(
+    "button",
+    {
+      type: "button",
+      class: "button button-primary",
+      "data-testid": "request-accept",
+      onclick: () => session.acceptRequest(id).catch((error) => ctx.notify?.("error", error.message)),
+    },
+    "Accept",
+  );
+  const blockRequest = el(
+    "button",
+    {
+      type: "button",
+      class: "button button-danger-quiet",
+      "data-testid": "request-block",
+      onclick: () =>
+        session.declineRequest(id, { block: true }).catch((error) => ctx.notify?.("error", error.message)),
+    },
+    "Leave and block",
+  );
+  const requestNotice = el(
+    "div",
+    { class: "inline-notice request-notice", role: "region", "aria-label": "Message request", "data-testid": "request-notice", hidden: true },
+    requestText,
+    el("div", { class: "request-actions" }, acceptRequest, blockRequest),
+  );
+
   // --- messages ----------------------------------------------------------------------
   // The log (a polite live region) wraps a plain list, so screen readers get both: new
   // messages read out, and "list, 12 items" when browsing.
@@ -372,6 +403,15 @@ function buildView(ctx, initialConversation) {
     const maker = conv.keyOrigin === "members" ? "a member's device" : "the server";
     setText(pendingNotice, `Waiting for ${maker} to make the new key: messages are sent once it arrives.`);
     pendingNotice.hidden = !conv.epochPending;
+    const request = conv.request;
+    requestNotice.hidden = !request;
+    if (request) {
+      setText(
+        requestText,
+        `${conv.createdBy} started this conversation and is not one of your mutual contacts. ` +
+          "They do not see whether you are online until you accept.",
+      );
+    }
   };
 
   const renderMessages = (conv) => {
@@ -420,7 +460,7 @@ function buildView(ctx, initialConversation) {
 
   return {
     titleId,
-    parts: [header, pendingNotice, body, footer],
+    parts: [header, requestNotice, pendingNotice, body, footer],
     composer,
     update,
     scrollToBottom,
