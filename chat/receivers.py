@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from accounts.models import User
 from chat.events import publish_to_users
 from chat.models import KeyEpoch
-from chat.services.conversations import presence_audience
+from chat.services.conversations import key_audience
 from chat.services.epochs import rekey_conversations_of
 from chat.services.session import EndReason, end_session_sockets, end_user_sockets
 from keys.models import Certificate
@@ -24,7 +24,7 @@ def rekey_after_revocation(sender, certificate: Certificate, reason: str, **kwar
     if certificate.owner is None:
         return
     publish_to_users(
-        presence_audience(certificate.owner),
+        key_audience(certificate.owner),
         {
             "type": "cert.revoked",
             "username": certificate.owner.username,
@@ -44,7 +44,7 @@ def rekey_after_new_keys(
         return  # the same keys with new certificates: every epoch key still opens for them
     if rekey_conversations_of(user, KeyEpoch.Reason.KEY_CHANGED):
         publish_to_users(
-            presence_audience(user),
+            key_audience(user),
             {
                 "type": "key.changed",
                 "username": user.username,

@@ -405,6 +405,19 @@ def conversation_ids_of(user: User) -> list[str]:
     ]
 
 
+def key_audience(user: User) -> set[int]:
+    """Who must hear that this user's keys changed or were revoked: everyone sharing a
+    conversation with them (message requests included: their clients verify this user's
+    signatures) and their mutual contacts."""
+    conversations = Membership.objects.filter(user=user, left__isnull=True).values(
+        "conversation_id"
+    )
+    co_members = Membership.objects.filter(
+        conversation_id__in=conversations, left__isnull=True
+    ).values_list("user_id", flat=True)
+    return (set(co_members) | presence_audience(user)) - {user.pk}
+
+
 def presence_audience(user: User) -> set[int]:
     """Who may see this user's presence: co-members and mutual contacts."""
     # Only accepted memberships on both sides: a message request shares no presence.

@@ -22,7 +22,8 @@ def test_adding_someone_does_not_stream_their_presence_until_they_add_you_back(u
 
 def test_co_members_see_each_other_without_being_contacts(pki, users):
     alice, bob = users["alice"], users["bob"]
-    conversations.create_conversation(alice, ["bob"])
+    started = conversations.create_conversation(alice, ["bob"])
+    conversations.accept_request(str(started.id), bob)  # a stranger's: a request first
     assert bob.pk in conversations.presence_audience(alice)
     assert users["charlie"].pk not in conversations.presence_audience(alice)
 
@@ -58,3 +59,11 @@ def test_the_contacts_page_sets_the_listing_and_shows_who_added_you_back(client,
     client.post("/accounts/contacts/", {"listing": "1", "listed": "on"})
     alice.refresh_from_db()
     assert alice.is_listed_in_search
+
+
+def test_key_changes_reach_co_members_even_of_a_request(pki, users):
+    alice, bob = users["alice"], users["bob"]
+    conversations.create_conversation(alice, ["bob"])  # bob has not accepted
+    assert bob.pk not in conversations.presence_audience(alice)
+    assert bob.pk in conversations.key_audience(alice)
+    assert alice.pk in conversations.key_audience(bob)
