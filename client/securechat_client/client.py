@@ -39,6 +39,9 @@ REPORTABLE = {"key_does_not_open", "bad_distribution"}
 RETRYABLE_CODES = {"closed", "internal_error", "unavailable", "rate_limited"}
 
 SERVER_NAME = "SecureChat server"
+# receive_text asks the database after this long without a message: a lost live event of
+# the newest message shows no gap until the next message (protocol.md §7).
+IDLE_CATCH_UP_SECONDS = 5.0
 
 
 class ChatClient:
@@ -843,12 +846,18 @@ class ChatClient:
             return None
 
         while True:
-            event = await self._wait_until(
-                match,
-                timeout=timeout,
-                what=f"message in {conversation_id or 'any conversation'}",
-                key_changes_in=conversation_id or "*",
-            )
+            # Quiet for a while: the live event of the newest message may have been lost
+            # (no later one shows the gap), so the database is asked meanwhile (§7).
+            catching_up = asyncio.create_task(self._catch_up_while_quiet(conversation_id))
+            try:
+                event = await self._wait_until(
+                    match,
+                    timeout=timeout,
+                    what=f"message in {conversation_id or 'any conversation'}",
+                    key_changes_in=conversation_id or "*",
+                )
+            finally:
+                catching_up.cancel()
             message = event["message"]
             state = self.conversations.get(message["conversation"])
             if state is None or state.is_duplicate(message["order"]):
@@ -861,6 +870,17 @@ class ChatClient:
                 # one receipt for a run of messages: the newest covers the ones before
                 await self.ack_delivery(message["conversation"], message["order"])
             return opened
+
+    async def _catch_up_while_quiet(self, conversation_id: str | None) -> None:
+        """Every IDLE_CATCH_UP_SECONDS, queue what is stored after the newest message I
+        have (in one conversation or in all of mine); cancelled when the wait ends."""
+        while True:
+            await asyncio.sleep(IDLE_CATCH_UP_SECONDS)
+            for conversation in [conversation_id] if conversation_id else list(self.conversations):
+                try:
+                    await self._fetch_since(conversation, max(self.queued.get(conversation, {0})))
+                except (ProtocolError, TimeoutError):
+                    break  # offline for now: the reconnect resyncs
 
     def _more_queued(self, conversation_id: str) -> bool:
         return any(
