@@ -678,6 +678,10 @@ class ChatClient:
         waits for it up to `timeout`."""
         conversation_id = self._shared_with(peer)
         if conversation_id is None and self.username < peer:
+            # A member without certified keys gets no key for the first epoch and could
+            # never read what is sent in it: wait until the peer has keys (their first run
+            # may be certifying them right now).
+            await self._wait_for_keys_of(peer, timeout)
             conversation_id = await self.create_conversation([peer])
             if peer not in self._members(conversation_id):  # invited, not added: wait
                 await self.next_event(
@@ -700,6 +704,21 @@ class ChatClient:
             )
         await self._hold_current_key(conversation_id)
         return conversation_id
+
+    async def _wait_for_keys_of(self, username: str, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                body = await self.http.get_json(f"/api/keys/users/{quote(username)}/")
+                if "signing" in body and "encryption" in body:
+                    return
+            except ProtocolError as refused:
+                if refused.code not in ("no_active_keys", "unknown_user"):
+                    raise
+            if loop.time() >= deadline:
+                raise NoMessage(f"{username} has no certified keys after {timeout} s.")
+            await asyncio.sleep(0.5)
 
     def _members(self, conversation_id: str) -> set[str]:
         return {member["username"] for member in self.details[conversation_id]["members"]}
