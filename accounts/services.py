@@ -159,9 +159,14 @@ def remove_contact(owner: User, username: str) -> None:
     owner.contacts.remove(*User.objects.filter(username=username))
 
 
+def mutual_contacts(owner: User):
+    """The owner's contacts who added the owner back (the one rule of contact consent: only
+    they see the owner's presence, and only they start conversations that are not requests)."""
+    return owner.contacts.filter(contacts=owner)
+
+
 def mutual_contact_names(owner: User) -> set[str]:
-    """The owner's contacts who added the owner back: only they see the owner's presence."""
-    return set(owner.contacts.filter(contacts=owner).values_list("username", flat=True))
+    return set(mutual_contacts(owner).values_list("username", flat=True))
 
 
 def set_search_listing(user: User, listed: bool) -> None:

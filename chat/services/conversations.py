@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import mutual_contacts
 from chat.errors import ChatError
 from chat.events import publish_to_users
 from chat.models import Conversation, Invitation, KeyEpoch, Membership, MembershipChange
@@ -79,7 +80,7 @@ def create_conversation(
         title=title, key_origin=key_origin, created_by=creator
     )
     Membership.objects.create(conversation=conversation, user=creator, role=Membership.Role.OWNER)
-    mutual = set(creator.contacts.filter(contacts=creator).values_list("pk", flat=True))
+    mutual = set(mutual_contacts(creator).values_list("pk", flat=True))
     Membership.objects.bulk_create(
         # someone who is not a mutual contact gets a message request to accept
         Membership(conversation=conversation, user=u, accepted=u.pk in mutual)
@@ -405,32 +406,28 @@ def conversation_ids_of(user: User) -> list[str]:
     ]
 
 
+def _co_member_ids(user: User, *, accepted_only: bool):
+    memberships = Membership.objects.filter(left__isnull=True)
+    if accepted_only:  # a message request shares no presence
+        memberships = memberships.filter(accepted=True)
+    conversations = memberships.filter(user=user).values("conversation_id")
+    return memberships.filter(conversation_id__in=conversations).values_list("user_id", flat=True)
+
+
 def key_audience(user: User) -> set[int]:
     """Who must hear that this user's keys changed or were revoked: everyone sharing a
     conversation with them (message requests included: their clients verify this user's
     signatures) and their mutual contacts."""
-    conversations = Membership.objects.filter(user=user, left__isnull=True).values(
-        "conversation_id"
-    )
-    co_members = Membership.objects.filter(
-        conversation_id__in=conversations, left__isnull=True
-    ).values_list("user_id", flat=True)
-    return (set(co_members) | presence_audience(user)) - {user.pk}
+    mutual = mutual_contacts(user).values_list("pk", flat=True)
+    return (set(_co_member_ids(user, accepted_only=False)) | set(mutual)) - {user.pk}
 
 
 def presence_audience(user: User) -> set[int]:
-    """Who may see this user's presence: co-members and mutual contacts."""
-    # Only accepted memberships on both sides: a message request shares no presence.
-    conversations = Membership.objects.filter(user=user, left__isnull=True, accepted=True).values(
-        "conversation_id"
-    )
-    co_members = Membership.objects.filter(
-        conversation_id__in=conversations, left__isnull=True, accepted=True
-    ).values_list("user_id", flat=True)
-    # Contacts see each other only once both have added the other: adding someone is a
-    # request they consent to by adding you back (no live status of strangers).
-    mutual = User.objects.filter(contacts=user, contact_of=user).values_list("pk", flat=True)
-    return (set(co_members) | set(mutual)) - {user.pk}
+    """Who may see this user's presence: co-members through accepted memberships on both
+    sides, and mutual contacts (adding someone is a request they consent to by adding you
+    back: no live status of strangers)."""
+    mutual = mutual_contacts(user).values_list("pk", flat=True)
+    return (set(_co_member_ids(user, accepted_only=True)) | set(mutual)) - {user.pk}
 
 
 def search_users(user: User, query: str, limit: int = 1000) -> list[User]:

@@ -123,14 +123,14 @@ export class ChatSession extends EventTarget {
   }
 
   async refreshConversations() {
-    const listed = { conversations: [] };
+    const listed = [];
     for (let page = 1; ; page += 1) {
       const reply = await this.request("conversation.list", { page });
-      listed.conversations.push(...reply.conversations);
+      listed.push(...reply.conversations);
       if (!reply.has_more) break;
     }
     const seen = new Set();
-    for (const details of listed.conversations) {
+    for (const details of listed) {
       seen.add(details.id);
       try {
         this.track(details);
